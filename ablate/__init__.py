@@ -1,0 +1,3 @@
+"""ablate: ablation studies of supervised local learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""The `ablate` command. Thin: parse, call the library, print. A user mistake is one
+line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+import typing
+
+import click
+import pydantic
+
+from .config import TrainConfig
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    exit_code = EXIT_USER_ERROR
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def _validation_message(err: pydantic.ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "settings"
+    option = "--" + key.replace("_", "-")
+    return f"{option}: {first['msg']}"
+
+
+def make_config(**given) -> TrainConfig:
+    """A TrainConfig from the options the user gave (None = not given)."""
+    values = {k: v for k, v in given.items() if v is not None}
+    try:
+        return TrainConfig(**values)
+    except pydantic.ValidationError as err:
+        raise UserError(_validation_message(err)) from None
+
+
+# --------------------------------------------------------------------------------------
+# `ablate train` takes every TrainConfig field as an option, generated from the model so
+# that settings are defined in exactly one place.
+
+_CLICK_TYPES = {int: int, float: float, str: str}
+
+
+def _field_option(name: str, info):
+    """A click.option decorator for one TrainConfig field."""
+    flag = "--" + name.replace("_", "-")
+    annotation = info.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    default_note = f"[default: {info.default}]" if info.default not in (None, ()) else ""
+    common = {"default": None, "help": f"{info.description or ''} {default_note}".strip()}
+    if annotation is bool:
+        return click.option(f"{flag}/--no-{flag[2:]}", **common)
+    if typing.get_origin(annotation) is typing.Literal:
+        return click.option(flag, type=str, metavar="|".join(typing.get_args(annotation)), **common)
+    if typing.get_origin(annotation) is tuple:
+        return click.option(flag, type=str, metavar="E1,E2,...", callback=_parse_int_list, **common)
+    return click.option(flag, type=_CLICK_TYPES.get(annotation, str), **common)
+
+
+def _parse_int_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"--{param.name.replace('_', '-')}: expected comma-separated integers, got {value!r}") from None
+
+
+def train_config_options(command):
+    for name, info in reversed(list(TrainConfig.model_fields.items())):
+        command = _field_option(name, info)(command)
+    return command
+
+
+# --------------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ablate")
+def cli():
+    """Ablation studies of supervised local learning (AugLocal and its baselines)."""
+
+
+@cli.command()
+@click.option("--model", default="resnet32", show_default=True, help="backbone name")
+@click.option("--rule", default="auglocal", show_default=True, help="bp|auglocal|dgl|infopro|predsim")
+@click.option("--aux-depth", default=2, show_default=True, type=int, help="base auxiliary depth d")
+@click.option("--selection", default="uniform", show_default=True, help="uniform|sequential|repetitive|random")
+@click.option("--decay", default="constant", show_default=True, help="constant|linear|exponential|step")
+@click.option("--decay-coeff", default=0.5, show_default=True, type=float, help="decay coefficient tau in [0, 1]")
+@click.option("--head-layers", default=None, type=int, help="end-to-end head group size [default: the rule's]")
+@click.option("--in-channels", default=3, show_default=True, type=int)
+@click.option("--num-classes", default=10, show_default=True, type=int)
+@click.option("--image-size", default=32, show_default=True, type=int)
+@click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier")
+@click.option("--seed", default=0, show_default=True, type=int, help="seeds the random selection strategy")
+@click.option("--json", "as_json", is_flag=True, help="print exactly one JSON object")
+def describe(model, rule, aux_depth, selection, decay, decay_coeff, head_layers, in_channels,
+             num_classes, image_size, width, seed, as_json):
+    """Show the auxiliary plan of a network: per local layer its depth, the layers its
+    auxiliary net copies, and that net's parameters and forward FLOPs."""
+    from .build import build_network
+    from .config import RULE_NAMES
+    from .describe import describe_network, render_description
+
+    if rule not in RULE_NAMES:
+        raise UserError(f"--rule: unknown rule {rule!r}; choose one of {', '.join(RULE_NAMES)}")
+    for option, value in (("--in-channels", in_channels), ("--num-classes", num_classes), ("--image-size", image_size)):
+        if value < 1:
+            raise UserError(f"{option} must be >= 1, got {value}")
+    net = build_network(model=model, rule=rule, aux_depth=aux_depth, selection=selection, decay=decay,
+                        decay_coeff=decay_coeff, head_layers=head_layers, seed=seed, width=width,
+                        in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+    description = describe_network(net)
+    if as_json:
+        click.echo(json.dumps(description))
+    else:
+        click.echo(render_description(description, rule))
+
+
+@cli.command()
+@train_config_options
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="save a checkpoint every epoch here; a run started on it resumes")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="write every metric as JSON")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train(checkpoint_dir, json_out, quiet, **settings):
+    """Train one network and print a summary table."""
+    from .files import write_json_atomic
+    from .summary import render_train_summary
+    from .train import Trainer
+
+    config = make_config(**settings)
+    trainer = Trainer(config, checkpoint_dir=checkpoint_dir, progress=not quiet)
+    result = trainer.fit()
+    click.echo(render_train_summary(result))
+    if json_out:
+        write_json_atomic(json_out, result)
+    if result["status"] != "finished":
+        raise UserError(result["message"])
+
+
+def main(argv=None) -> int:
+    """Entry point: one-line errors with exit code 2 for every user mistake."""
+    from .errors import UserInputError
+
+    try:
+        cli.main(args=argv, prog_name="ablate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
+        return EXIT_USER_ERROR
+    except UserInputError as exc:
+        click.echo(f"error: {_one_line(exc)}", err=True)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

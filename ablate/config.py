@@ -1,0 +1,69 @@
+"""Every setting of one training run, with its default and its validation, in one place.
+
+The same names are `ablate train` options (with dashes) and study keys (with
+underscores), so a study cell is exactly a TrainConfig.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .plan import SCHEDULES, STRATEGIES
+
+RULE_NAMES = ("bp", "auglocal", "dgl", "infopro", "predsim")
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # network and learning rule
+    model: str = "resnet20"
+    width: float = Field(1.0, gt=0, description="channel multiplier of the backbone")
+    rule: Literal[RULE_NAMES] = "auglocal"
+    aux_depth: int = Field(2, ge=1, description="AugLocal's base auxiliary depth d")
+    selection: Literal[STRATEGIES] = "uniform"
+    decay: Literal[SCHEDULES] = "linear"
+    decay_coeff: float = Field(0.5, ge=0.0, le=1.0, description="decay coefficient tau")
+    head_layers: int | None = Field(None, ge=1, description="end-to-end head group size; default: rule's")
+
+    # data
+    dataset: str = "digits"
+    data_root: str | None = None
+    download: bool = False
+    val_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) held out of train")
+    split_seed: int = 0
+    train_subset: int | None = Field(None, ge=1, description="train on the first K examples only")
+    augment: bool = True
+    num_workers: int = Field(2, ge=0, description="DataLoader workers (ImageFolder only)")
+
+    # optimisation
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0, description="the paper uses 10")
+    milestones: tuple[int, ...] = ()
+    gamma: float = Field(0.1, gt=0)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    seed: int = 0
+
+    # execution
+    device: str = "auto"
+    bf16: bool = False
+    channels_last: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0; set momentum or nesterov: false")
+        return self
+
+    def flat(self) -> dict:
+        """Settings as flat JSON-ready values (for logging and run parameters)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model_dump().items()}

@@ -1,0 +1,100 @@
+"""The vocabulary of the data package: its error, what a loaded dataset reports, and what
+a loader promises."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+import torch
+
+from ..errors import UserInputError
+from .augment import CropFlip
+
+
+class DataError(UserInputError):
+    """A dataset that cannot be loaded as asked; the message is one line that says which
+    dataset, where it looked and how to get it."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the backbone and the logs need to know about a loaded dataset."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int  # side length of the square images the loaders yield
+    mean: tuple[float, ...]  # per-channel normalisation applied to every batch
+    std: tuple[float, ...]
+    train_size: int  # examples in the training part (after the validation split and subset)
+    val_size: int  # examples held out from the training set for model selection (0: none)
+    test_size: int  # the official test set, evaluated separately and never selected on
+
+
+class Loader(Protocol):
+    """An iterable of (x float32 normalised, y int64) batches, both on the training device."""
+
+    num_examples: int
+    epoch: int  # the epoch the next pass runs as
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+    def __len__(self) -> int: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+@dataclass
+class DataBundle:
+    info: DataInfo
+    train: Loader
+    val: Loader | None  # None when val_size == 0
+    test: Loader
+
+
+@dataclass(frozen=True)
+class ImageArrays:
+    """A small dataset read whole into memory, as a source hands it over: images
+    (N, C, H, W) as uint8 in 0..255 or float32 in [0, 1], labels int64 in 0..K-1."""
+
+    name: str
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augmentation: CropFlip  # the paper's training augmentation for this dataset
+
+    @property
+    def channels(self) -> int:
+        return self.train_images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.train_images.shape[-1]
+
+
+def default_root() -> Path:
+    """Where datasets live when no root is given: $ABLATE_DATA_ROOT, else ~/.cache/ablate/data."""
+    return Path(os.environ.get("ABLATE_DATA_ROOT") or Path.home() / ".cache" / "ablate" / "data")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 64-bit seed for one epoch of one run; nearby (seed, epoch) pairs give unrelated
+    streams, unlike seed + epoch, where run 1 epoch 0 would replay run 0 epoch 1."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+
+
+def drop_last_for_training(num_examples: int, batch_size: int) -> bool:
+    """Keep the last, smaller training batch unless it would hold a single example:
+    batch normalisation cannot normalise over a batch of one."""
+    return num_examples % batch_size == 1

@@ -1,0 +1,315 @@
+"""The Trainer: optimiser, schedule, epochs, evaluation, memory and time accounting,
+per-epoch checkpoints. Imports neither optuna nor mlflow: metrics leave through callbacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import memory
+from .build import network_from_config
+from .config import TrainConfig
+from .data import load_data
+from .engine import LocalNetwork
+from .errors import UserInputError
+from .schedule import learning_rate
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class Callback:
+    """Receives metrics; override what you need (the study plugs MLflow in here)."""
+
+    def on_train_start(self, trainer: "Trainer") -> None: ...
+
+    def on_epoch_end(self, metrics: dict) -> None: ...
+
+    def on_train_end(self, result: dict) -> None: ...
+
+
+class CheckpointMismatch(UserInputError):
+    """A checkpoint directory holds a run with other settings."""
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    # deterministic where torch allows; kernels without a deterministic version only warn
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def build_optimizer(config: TrainConfig, net: LocalNetwork) -> torch.optim.Optimizer:
+    """One optimiser over all primary and auxiliary parameters (one step per batch)."""
+    params = net.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+@dataclass
+class _EpochTotals:
+    """Running sums kept on the device and read once per epoch (no per-step sync)."""
+
+    device: torch.device
+    num_local: int
+    examples: int = 0
+    loss: torch.Tensor = field(init=False)
+    correct: torch.Tensor = field(init=False)
+    aux_loss: torch.Tensor = field(init=False)
+    aux_correct: torch.Tensor = field(init=False)
+    first_bad_step: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        zeros = lambda *shape: torch.zeros(shape, device=self.device)  # noqa: E731
+        self.loss, self.correct = zeros(), zeros()
+        self.aux_loss, self.aux_correct = zeros(self.num_local), zeros(self.num_local)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+
+    def add(self, step: int, out, batch: int) -> None:
+        self.examples += batch
+        self.loss += out.loss.float() * batch
+        self.correct += out.correct
+        self.aux_loss += out.aux_loss.float() * batch
+        self.aux_correct += out.aux_correct
+        finite = torch.isfinite(out.loss) & torch.isfinite(out.aux_loss).all()
+        self.first_bad_step = torch.where(finite | (self.first_bad_step >= 0),
+                                          self.first_bad_step, torch.full_like(self.first_bad_step, step))
+
+
+class Trainer:
+    """Trains one network as a TrainConfig says, reporting to callbacks.
+
+    `checkpoint_dir`, when given, receives a checkpoint after every epoch; a Trainer
+    started on a directory holding one resumes from it and ends with the same numbers
+    as an uninterrupted run.
+    """
+
+    def __init__(self, config: TrainConfig, *, callbacks=(), checkpoint_dir: str | Path | None = None,
+                 progress: bool = False, data=None):
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.progress = progress
+        self.device = select_device(config.device)
+        self.data = data or load_data(
+            config.dataset, root=config.data_root, download=config.download,
+            val_size=config.val_size, split_seed=config.split_seed,
+            train_subset=config.train_subset, device=self.device, augment=config.augment,
+            num_workers=config.num_workers, batch_size=config.batch_size,
+            eval_batch_size=config.eval_batch_size, seed=config.seed,
+        )
+        seed_everything(config.seed)
+        self.net = network_from_config(config, self.data.info).to(self.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        if config.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(config, self.net)
+        self.saved_meter = memory.SavedTensorMeter()
+        self.history: list[dict] = []
+        self.start_epoch = 1
+        self._resume()
+
+    # ---------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
+
+    def _resume(self) -> None:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["config"] != self.config.flat():
+            raise CheckpointMismatch(
+                f"{path} holds a run with other settings; delete it or choose another checkpoint directory")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = state["history"]
+        self.start_epoch = state["epoch"] + 1
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        path = self.checkpoint_path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "epoch": epoch,
+            "config": self.config.flat(),
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            },
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # a kill mid-write never leaves a torn checkpoint
+
+    # ---------------------------------------------------------------- loops
+    def _autocast(self):
+        if not self.config.bf16:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    @torch.no_grad()
+    def evaluate(self, loader) -> float | None:
+        if loader is None:
+            return None
+        self.net.eval()
+        correct = torch.zeros((), device=self.device)
+        seen = 0
+        for x, y in loader:
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+            y = y.to(self.device, non_blocking=True)
+            with self._autocast():
+                correct += (self.net(x).argmax(1) == y).sum()
+            seen += y.numel()
+        return correct.item() / max(seen, 1)
+
+    def _train_epoch(self, epoch: int, bar) -> tuple[_EpochTotals, int]:
+        self.net.train()
+        totals = _EpochTotals(self.device, self.net.num_local)
+        loader = self.data.train
+        loader.set_epoch(epoch)
+        step = 0
+        track = self.saved_meter.track() if self.device.type == "cpu" else nullcontext()
+        with track:
+            for step, (x, y) in enumerate(loader, start=1):
+                x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                y = y.to(self.device, non_blocking=True)
+                self.optimizer.zero_grad(set_to_none=True)
+                with self._autocast():
+                    out = self.net.train_step(x, y)
+                self.optimizer.step()
+                totals.add(step, out, y.numel())
+                if bar is not None:
+                    bar.update(1)
+        return totals, step
+
+    def fit(self) -> dict:
+        config = self.config
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        bar = self._progress_bar()
+        status, message = "finished", ""
+        try:
+            for epoch in range(self.start_epoch, config.epochs + 1):
+                lr = learning_rate(config, epoch)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                memory.reset_peak(self.device)
+                self.saved_meter.reset_peak()
+                if bar is not None:
+                    bar.set_description(f"epoch {epoch}/{config.epochs}")
+                start = time.perf_counter()
+                totals, steps = self._train_epoch(epoch, bar)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                epoch_time = time.perf_counter() - start
+                bad_step = int(totals.first_bad_step.item())
+                if bad_step >= 0:
+                    status = "diverged"
+                    message = f"diverged at epoch {epoch}, step {bad_step}: the loss is not finite; lower the lr"
+                    break
+                metrics = self._epoch_metrics(epoch, lr, totals, epoch_time)
+                self.history.append(metrics)
+                self._save_checkpoint(epoch)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", val=_pct(metrics["val_acc"]),
+                                    test=_pct(metrics["test_acc"]))
+                for cb in self.callbacks:
+                    cb.on_epoch_end(metrics)
+        finally:
+            if bar is not None:
+                bar.close()
+        result = self._result(status, message)
+        for cb in self.callbacks:
+            cb.on_train_end(result)
+        return result
+
+    def _progress_bar(self):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        remaining = self.config.epochs - self.start_epoch + 1
+        return tqdm(total=remaining * len(self.data.train), unit="batch", dynamic_ncols=True, leave=False)
+
+    def _epoch_metrics(self, epoch: int, lr: float, totals: _EpochTotals, epoch_time: float) -> dict:
+        n = max(totals.examples, 1)
+        aux_loss = (totals.aux_loss / n).tolist()
+        aux_acc = (totals.aux_correct / n).tolist()
+        if self.device.type == "cuda":
+            peak = memory.peak_cuda_bytes(self.device)
+        else:
+            peak = self.saved_meter.peak
+        return {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": totals.loss.item() / n,
+            "train_acc": totals.correct.item() / n,
+            "val_acc": self.evaluate(self.data.val),
+            "test_acc": self.evaluate(self.data.test),
+            "aux_loss": aux_loss,
+            "aux_acc": aux_acc,
+            "epoch_time_s": epoch_time,
+            "examples_per_s": totals.examples / epoch_time if epoch_time > 0 else math.inf,
+            "peak_memory_bytes": peak,
+            "peak_saved_bytes": self.saved_meter.peak if self.device.type == "cpu" else None,
+            "peak_rss_bytes": memory.peak_rss_bytes(),
+        }
+
+    def _result(self, status: str, message: str) -> dict:
+        history = self.history
+        final = history[-1] if history else None
+        with_val = [m for m in history if m["val_acc"] is not None]
+        best = max(with_val, key=lambda m: (m["val_acc"], -m["epoch"])) if with_val else None  # earliest best
+        return {
+            "status": status,
+            "message": message,
+            "epochs_completed": len(history),
+            "final": final,
+            "best": None if best is None else {
+                "epoch": best["epoch"], "val_acc": best["val_acc"], "test_acc": best["test_acc"]},
+            "peak_memory_bytes": max((m["peak_memory_bytes"] for m in history), default=None),
+            "time_per_epoch_s": (sum(m["epoch_time_s"] for m in history) / len(history)) if history else None,
+            "history": history,
+            "device": str(self.device),
+            "plan": self.net.plan.as_dict(),
+            "data": dataclasses.asdict(self.data.info),
+            "config": self.config.flat(),
+        }
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"

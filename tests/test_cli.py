@@ -1,0 +1,92 @@
+"""The `ablate` command: describe, train, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from ablate.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_describe_json_is_exactly_one_object_with_the_promised_keys(capsys):
+    code, out, err = run(capsys, "describe", "--model", "resnet32", "--rule", "auglocal", "--aux-depth", "3",
+                         "--selection", "uniform", "--decay", "linear", "--decay-coeff", "0.5", "--json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    assert d["model"] == "resnet32" and d["num_layers"] == 16
+    assert d["head_layers"] == [12, 13, 14, 15]
+    assert [e["aux_depth"] for e in d["local_layers"]] == [3] * 6 + [2] * 6
+    first = d["local_layers"][0]
+    assert first["layer"] == 0 and first["aux_layers"] == [5, 10, 15]
+    assert all(isinstance(e["aux_params"], int) and e["aux_params"] > 0 for e in d["local_layers"])
+    assert all(isinstance(e["aux_flops"], int) and e["aux_flops"] > 0 for e in d["local_layers"])
+
+
+def test_describe_flops_shrink_with_the_linear_decay(capsys):
+    def total(decay):
+        _, out, _ = run(capsys, "describe", "--model", "resnet110", "--aux-depth", "3", "--decay", decay,
+                        "--decay-coeff", "1.0", "--json")
+        return json.loads(out)["aux_flops"]
+
+    assert total("linear") < total("constant")
+
+
+def test_describe_text_shows_every_local_layer_and_totals(capsys):
+    code, out, _ = run(capsys, "describe", "--model", "resnet20", "--head-layers", "1", "--in-channels", "1",
+                       "--num-classes", "7", "--image-size", "8")
+    assert code == 0
+    assert "local layers: 9" in out and "aux total:" in out and "backbone:" in out
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--model", "resnet33"], "resnet32"),
+        (["--rule", "hebbian"], "auglocal"),
+        (["--selection", "greedy"], "uniform"),
+        (["--decay", "cosine"], "linear"),
+        (["--aux-depth", "0"], "--aux-depth"),
+        (["--decay-coeff", "1.5"], "--decay-coeff"),
+        (["--head-layers", "40"], "--head-layers"),
+        (["--image-size", "0"], "--image-size"),
+    ],
+)
+def test_describe_impossible_requests_are_one_line_exit_2(capsys, argv, expected):
+    code, out, err = run(capsys, "describe", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and expected in err
+
+
+def test_train_prints_a_summary_and_writes_every_metric(capsys, tmp_path):
+    out_file = tmp_path / "result.json"
+    code, out, err = run(capsys, "train", "--model", "resnet20", "--width", "0.25", "--rule", "auglocal",
+                         "--aux-depth", "2", "--dataset", "digits", "--epochs", "2", "--batch-size", "128",
+                         "--device", "cpu", "--quiet", "--json-out", str(out_file))
+    assert code == 0, err
+    assert "test acc" in out and "best val (epoch" in out and "auxiliary accuracy" in out
+    result = json.loads(out_file.read_text())
+    assert len(result["history"]) == 2 and result["config"]["rule"] == "auglocal"
+    assert {"val_acc", "test_acc", "aux_acc", "peak_memory_bytes"} <= set(result["history"][0])
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--rule", "hebbian"], "--rule"),
+        (["--dataset", "mnist"], "fashion-mnist"),
+        (["--dataset", "cifar10", "--data-root", "/nonexistent"], "--download"),
+        (["--milestones", "a,b"], "--milestones"),
+        (["--device", "cuda"], "CUDA"),
+    ],
+)
+def test_train_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, argv, expected):
+    out_file = tmp_path / "result.json"
+    code, _, err = run(capsys, "train", "--quiet", "--json-out", str(out_file), *argv)
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not out_file.exists()
