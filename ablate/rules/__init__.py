@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import UserInputError
 from ..models.base import Backbone
 from ..plan import AuxPlan
 from .auglocal import AugLocalHead
@@ -23,7 +24,7 @@ RULES = ("bp", "auglocal", "dgl", "infopro", "predsim")
 __all__ = ["RULES", "AuxHead", "RuleError", "build_aux_heads"]
 
 
-class RuleError(ValueError):
+class RuleError(UserInputError):
     """An unknown rule, or a plan or option that does not fit the rule."""
 
 
