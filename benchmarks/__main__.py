@@ -26,8 +26,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per rule")
     parser.add_argument("--loader-images", type=int, default=20000)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's]")
     parser.add_argument("--json-out", help="also write every figure as JSON")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
 
     print(describe_machine(device), "\n", flush=True)

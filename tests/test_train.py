@@ -96,3 +96,11 @@ def test_the_engine_runs_without_optuna_or_mlflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("option", [{"bf16": True}, {"channels_last": True}])
+def test_bf16_autocast_and_channels_last_train_to_finite_numbers(option):
+    config = TrainConfig(**FAST, rule="infopro", epochs=1, train_subset=256, **option)
+    result = Trainer(config).fit()
+    assert result["status"] == "finished"
+    assert all(0 <= a <= 1 for a in result["final"]["aux_acc"]) and result["final"]["train_loss"] > 0

@@ -1,0 +1,476 @@
+"""MLflow: one experiment per study, one parent run per study, one child run per trial.
+
+The only module that imports mlflow. Every call names its run id explicitly through an
+`MlflowClient` (never the global "active run"), so several trials in one process over
+time cannot write into each other's runs. Conventions (tag and metric names) are listed
+in the README's "Browsing results" section and relied on by `ablate.analysis.report`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+import yaml
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from .describe import describe_network, training_flops
+from .errors import UserInputError
+from .train import Callback, Trainer
+
+PARENT_ROLE, TRIAL_ROLE = "parent", "trial"
+VERSIONED_PACKAGES = ("ablate", "torch", "torchvision", "optuna", "mlflow")
+# MLflow status of a finished trial, by the Trainer's / orchestrator's status word
+MLFLOW_STATUS = {"finished": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "killed": "KILLED"}
+_MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
+_MAX_METRICS_PER_BATCH = 1000
+
+# scheme://[user]:PASSWORD@host — the password runs to the last '@' before the path
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>[^\s/]*)@")
+
+
+class TrackingError(UserInputError):
+    """The tracking store cannot be used as configured."""
+
+
+# ------------------------------------------------------------------------------ URIs
+def mask_url(text: str) -> str:
+    """`text` with the password of every URL in it replaced by '***'
+    (postgresql://user:pw@host/db → postgresql://user:***@host/db)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+
+
+def default_tracking_uri(study_dir: str | Path) -> str:
+    """The SQLite database beside the study: never MLflow's deprecated file store."""
+    return f"sqlite:///{Path(study_dir).resolve() / 'mlflow.db'}"
+
+
+def _sqlite_path(tracking_uri: str) -> Path | None:
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri[len("sqlite:///"):])
+
+
+def _default_artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a SQLite store go beside the database; MLflow would otherwise put
+    them under ./mlruns of whatever directory the command runs in. Other stores (a
+    tracking server) decide themselves."""
+    db = _sqlite_path(tracking_uri)
+    return None if db is None else (db.parent / "mlartifacts").resolve().as_uri()
+
+
+def _open_client(tracking_uri: str) -> MlflowClient:
+    """An MlflowClient; for SQLite, the first one creates the database, and MLflow's
+    schema migrations break when two processes run them at once, so they take turns."""
+    # MLflow prints a run URL (credentials included) to stdout when a REST-store run ends
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    db = _sqlite_path(tracking_uri)
+    if db is None:
+        return MlflowClient(tracking_uri)
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / f".{db.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return MlflowClient(tracking_uri)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------ provenance
+@functools.cache
+def git_commit() -> str:
+    """The commit of the ablate source tree ('-dirty' when it has uncommitted changes),
+    or 'unknown' outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _provenance_tags() -> dict[str, str]:
+    commit = git_commit()
+    tags = {"ablate.git_commit": commit, **{f"ablate.version.{k}": v for k, v in package_versions().items()}}
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit.removesuffix("-dirty")  # shown by the MLflow UI
+    return tags
+
+
+def run_name(factors: dict, seed: int) -> str:
+    described = ",".join(f"{k}={v}" for k, v in factors.items())
+    return f"{described} seed {seed}" if described else f"seed {seed}"
+
+
+# ------------------------------------------------------------------------------ values
+def _param_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value))
+    return mask_url(str(value))
+
+
+def _tags(values: dict) -> list[RunTag]:
+    return [RunTag(k, mask_url(str(v))) for k, v in values.items()]
+
+
+def _metrics(values: dict, step: int, timestamp: int | None = None) -> list[Metric]:
+    """MLflow metrics from a flat dict; a list becomes key_00, key_01, …; None is skipped."""
+    timestamp = timestamp if timestamp is not None else int(time.time() * 1000)
+    out = []
+    for key, value in values.items():
+        if isinstance(value, (list, tuple)):
+            out += [Metric(f"{key}_{i:02d}", float(v), timestamp, step) for i, v in enumerate(value) if v is not None]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(Metric(key, float(value), timestamp, step))
+    return out
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _search_all(client: MlflowClient, experiment_id: str, filter_string: str,
+                view: int = ViewType.ACTIVE_ONLY, order_by: list[str] | None = None) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, run_view_type=view,
+                                  max_results=1000, order_by=order_by, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _oldest_first(runs: list) -> list:
+    return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
+
+
+# ------------------------------------------------------------------------------ tracker
+class Tracker:
+    """Finds or creates a study's experiment and parent run, and starts its trial runs.
+
+    Nothing touches the store until a method needs it, so building a Tracker for a
+    study that is only validated creates nothing.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, *, artifact_location: str | None = None,
+                 system_metrics: bool = True, system_metrics_interval_s: float = 10.0):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location or _default_artifact_location(tracking_uri)
+        self.system_metrics = system_metrics
+        self.system_metrics_interval_s = system_metrics_interval_s
+        if system_metrics and importlib.util.find_spec("psutil") is None:
+            raise TrackingError("MLflow system metrics need the psutil package: pip install psutil")
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Tracker({mask_url(self.tracking_uri)!r}, {self.experiment!r})"
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = _open_client(self.tracking_uri)
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        """The study's experiment, created on first use (by whichever process comes first)."""
+        if self._experiment_id is None:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                try:
+                    self._experiment_id = self.client.create_experiment(
+                        self.experiment, artifact_location=self.artifact_location)
+                    return self._experiment_id
+                except MlflowException as err:
+                    if err.error_code != "RESOURCE_ALREADY_EXISTS":  # another process made it first
+                        raise
+                found = self.client.get_experiment_by_name(self.experiment)
+            if found.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"MLflow experiment {self.experiment!r} (id {found.experiment_id}) was deleted; restore it "
+                    f"with `mlflow experiments restore --experiment-id {found.experiment_id}` or choose another "
+                    "experiment name")
+            self._experiment_id = found.experiment_id
+        return self._experiment_id
+
+    # ---------------------------------------------------------------- parent run
+    def _parent_runs(self, study_name: str) -> list:
+        runs = _search_all(self.client, self.experiment_id, f"tags.`ablate.role` = '{PARENT_ROLE}'")
+        return _oldest_first([r for r in runs if r.data.tags.get("ablate.study") == study_name])
+
+    def parent_run_id(self, study_name: str, tags: dict | None = None) -> str:
+        """The study's parent run, created if there is none yet.
+
+        MLflow cannot create a run only-if-absent, so two processes starting the same
+        study may both create one. Each creator searches again afterwards: the oldest
+        parent (start time, then run id — an order every process agrees on) is the
+        study's, and a creator whose run is not the oldest deletes its own. Processes
+        on hosts whose clocks disagree by more than the creation gap could both keep
+        theirs; then every later call still returns the oldest.
+        """
+        existing = self._parent_runs(study_name)
+        if existing:
+            return existing[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=study_name, tags={
+            **{t.key: t.value for t in _tags({**_provenance_tags(), **(tags or {})})},
+            "ablate.study": study_name, "ablate.role": PARENT_ROLE})
+        mine = run.info.run_id
+        keeper = self._parent_runs(study_name)[0].info.run_id
+        if keeper != mine:
+            self.client.delete_run(mine)
+        return keeper
+
+    def set_parent_status(self, parent_id: str, status: str) -> None:
+        """RUNNING while a study trains; FINISHED (or FAILED/KILLED) when it stops."""
+        if status == "RUNNING":
+            self.client.update_run(parent_id, status="RUNNING")
+        else:
+            self.client.set_terminated(parent_id, status)
+
+    def log_parent_artifacts(self, parent_id: str, files: Iterable[str | Path], artifact_path: str = "report") -> None:
+        for path in files:
+            self.client.log_artifact(parent_id, str(path), artifact_path)
+
+    # ---------------------------------------------------------------- trial runs
+    def start_trial(self, parent_id: str, trial, optuna_number: int, device: str) -> TrialRun:
+        """A child run for one trial (cell × seed), RUNNING until `TrialRun.finish`."""
+        config = trial.config
+        tags = {
+            "mlflow.parentRunId": parent_id,
+            "ablate.study": self.client.get_run(parent_id).data.tags["ablate.study"],
+            "ablate.role": TRIAL_ROLE,
+            "ablate.cell_id": trial.cell_id,
+            "ablate.seed": trial.seed,
+            "ablate.trial_key": trial.key,
+            "ablate.optuna_trial": optuna_number,
+            "ablate.factors": json.dumps(trial.factors, default=str),
+            "ablate.device": device,
+            "ablate.status": "running",
+            **_provenance_tags(),
+        }
+        run = self.client.create_run(self.experiment_id, run_name=run_name(trial.factors, trial.seed),
+                                     tags={t.key: t.value for t in _tags(tags)})
+        params = [Param(k, _param_value(v)) for k, v in config.flat().items()]
+        for chunk in _chunks(params, _MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(run.info.run_id, params=chunk)
+        return TrialRun(self, run.info.run_id, trial)
+
+    def running_trial_runs(self, study_name: str) -> list[dict]:
+        """Trial runs still marked RUNNING: {run_id, trial_key, start_time}."""
+        runs = _search_all(self.client, self.experiment_id,
+                           f"tags.`ablate.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'")
+        return [{"run_id": r.info.run_id, "trial_key": r.data.tags.get("ablate.trial_key"),
+                 "start_time": r.info.start_time}
+                for r in runs if r.data.tags.get("ablate.study") == study_name]
+
+    def terminate_run(self, run_id: str, status: str = "killed", reason: str = "") -> None:
+        """End a run from outside it, e.g. one left RUNNING by a killed worker."""
+        tags = {"ablate.status": status}
+        if reason:
+            tags["ablate.reason"] = reason
+        self.client.log_batch(run_id, tags=_tags(tags))
+        self.client.set_terminated(run_id, MLFLOW_STATUS[status])
+
+    def mark_stale_runs(self, study_name: str, is_alive: Callable[[str, str], bool]) -> list[str]:
+        """End, as killed, every RUNNING trial run whose worker is gone
+        (`is_alive(trial_key, run_id)` is False); returns their run ids."""
+        ended = []
+        for run in self.running_trial_runs(study_name):
+            if not is_alive(run["trial_key"], run["run_id"]):
+                self.terminate_run(run["run_id"], "killed",
+                                   "the process training this trial stopped before the trial ended")
+                ended.append(run["run_id"])
+        return ended
+
+
+class TrialRun(Callback):
+    """One trial's child run, fed by the Trainer as a callback.
+
+    Use as a context manager (or call `finish` yourself): an exception escaping the
+    block ends the run FAILED with the exception as its reason.
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str, trial):
+        self.tracker = tracker
+        self.client = tracker.client
+        self.run_id = run_id
+        self.trial = trial
+        self.trainer: Trainer | None = None
+        self.result: dict | None = None
+        self.finished = False
+        self._monitor = self._start_system_metrics()
+
+    def _start_system_metrics(self):
+        if not self.tracker.system_metrics:
+            return None
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=self.tracker.system_metrics_interval_s,
+                                       tracking_uri=self.tracker.tracking_uri)
+        monitor.start()
+        return monitor
+
+    def __enter__(self) -> TrialRun:
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        if self.finished:
+            return
+        if error is not None:
+            self.finish("failed", f"{kind.__name__}: {error}")
+        elif self.result is None:
+            self.finish("failed", "training ended without a result")
+        else:
+            self.finish(self.result["status"], self.result.get("message", ""))
+
+    # ---------------------------------------------------------------- Callback
+    def on_train_start(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        net = trainer.net
+        self.client.log_batch(self.run_id, params=[Param("num_local_layers", str(net.plan.num_local))], tags=_tags({
+            "ablate.device": trainer.device,
+            "ablate.device_name": (torch.cuda.get_device_name(trainer.device) if trainer.device.type == "cuda"
+                                   else platform.processor() or platform.machine()),
+        }))
+        with torch.random.fork_rng(devices=[]):  # describing must not move the training's random stream
+            description = describe_network(copy.deepcopy(net).cpu())
+        self._log_metrics({
+            "aux_flops": description["aux_flops"], "aux_params": description["aux_params"],
+            "backbone_flops": description["backbone_flops"], "backbone_params": description["backbone_params"],
+            "train_flops_per_example": training_flops(description)}, step=0)
+        resumed = trainer.history
+        if resumed:  # a resumed trial's run carries the epochs trained before the restart
+            self.client.log_batch(self.run_id, tags=_tags({"ablate.resumed_from_epoch": resumed[-1]["epoch"]}))
+            for metrics in resumed:
+                self.on_epoch_end(metrics)
+        self._log_files({
+            "config.yaml": yaml.safe_dump(trainer.config.flat(), sort_keys=False),
+            "plan.json": json.dumps(net.plan.as_dict(), indent=2),
+            "network.json": json.dumps(description, indent=2),
+        })
+
+    def on_epoch_end(self, metrics: dict) -> None:
+        values = {k: v for k, v in metrics.items() if k != "epoch"}
+        self._log_metrics(values, step=metrics["epoch"])
+
+    def on_train_end(self, result: dict) -> None:
+        self.result = result
+        final, best = result["final"] or {}, result["best"] or {}
+        self._log_metrics({
+            "final_test_acc": final.get("test_acc"), "final_val_acc": final.get("val_acc"),
+            "final_train_loss": final.get("train_loss"), "final_train_acc": final.get("train_acc"),
+            "best_val_acc": best.get("val_acc"), "best_test_acc": best.get("test_acc"),
+            "best_epoch": best.get("epoch"), "peak_memory_bytes_max": result["peak_memory_bytes"],
+            "time_per_epoch_s": result["time_per_epoch_s"], "epochs_completed": result["epochs_completed"],
+        }, step=0)
+        self._log_files({"result.json": json.dumps(result, indent=2, default=str)})
+        if result["status"] == "finished":  # a diverged network's weights are not worth keeping
+            state = {k: v.detach().cpu() for k, v in self.trainer.net.state_dict().items()}
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "final.pt"
+                torch.save({"model": state, "config": self.trainer.config.flat()}, path)
+                self.client.log_artifact(self.run_id, str(path), "checkpoint")
+
+    # ---------------------------------------------------------------- ending
+    def finish(self, status: str, reason: str = "") -> None:
+        """End the run: finished → FINISHED; diverged/failed → FAILED with the reason;
+        killed → KILLED. The system-metrics thread stops first. A second call does nothing."""
+        if self.finished:
+            return
+        if status not in MLFLOW_STATUS:
+            raise ValueError(f"unknown trial status {status!r}; expected one of {sorted(MLFLOW_STATUS)}")
+        self.finished = True
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+        self.tracker.terminate_run(self.run_id, status, reason if status != "finished" else "")
+
+    # ---------------------------------------------------------------- helpers
+    def _log_metrics(self, values: dict, step: int) -> None:
+        for chunk in _chunks(_metrics(values, step), _MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def _log_files(self, texts: dict[str, str]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in texts.items():
+                path = Path(tmp) / name
+                path.write_text(text)
+                self.client.log_artifact(self.run_id, str(path))
+
+
+# ------------------------------------------------------------------------------ reading
+def finished_trial_runs(tracking_uri: str, experiment: str, study: str | None = None) -> list[dict]:
+    """One dict per FINISHED trial run of the experiment (of `study` only, if given):
+    {run_id, name, cell_id, seed, trial_key, factors, params, metrics, status,
+    start_time, end_time}; `metrics` holds each metric's last value. A store or
+    experiment that does not exist yet has no runs (and is not created)."""
+    db = _sqlite_path(tracking_uri)
+    if db is not None and not db.exists():
+        return []
+    client = _open_client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs = _search_all(client, found.experiment_id,
+                       f"tags.`ablate.role` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'",
+                       order_by=["attributes.start_time ASC"])
+    out = []
+    for run in runs:
+        tags = run.data.tags
+        if study is not None and tags.get("ablate.study") != study:
+            continue
+        out.append({
+            "run_id": run.info.run_id,
+            "name": run.info.run_name,
+            "cell_id": tags["ablate.cell_id"],
+            "seed": int(tags["ablate.seed"]),
+            "trial_key": tags["ablate.trial_key"],
+            "factors": json.loads(tags.get("ablate.factors", "{}")),
+            "params": dict(run.data.params),
+            "metrics": dict(run.data.metrics),
+            "status": tags.get("ablate.status", "finished"),
+            "start_time": run.info.start_time,
+            "end_time": run.info.end_time,
+        })
+    return out
+
+
+def metric_history(tracking_uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) of one metric of one run, by step (e.g. test_acc per epoch)."""
+    history = _open_client(tracking_uri).get_metric_history(run_id, key)
+    return sorted((m.step, m.value) for m in history if not math.isnan(m.value))
