@@ -2,8 +2,20 @@
 
 The only module that imports mlflow. Every call names its run id explicitly through an
 `MlflowClient` (never the global "active run"), so several trials in one process over
-time cannot write into each other's runs. Conventions (tag and metric names) are listed
-in the README's "Browsing results" section and relied on by `ablate.analysis.report`.
+time cannot write into each other's runs.
+
+Conventions (`ablate.analysis.report` and the notebooks rely on them): the parent run is
+named after the study and tagged ablate.study, ablate.role=parent. A trial run is its
+child (mlflow.parentRunId), named "<factor=value,...> seed N", tagged ablate.study,
+ablate.role=trial, ablate.cell_id, ablate.seed, ablate.trial_key, ablate.factors (JSON),
+ablate.optuna_trial, ablate.device, ablate.host, ablate.pid, ablate.git_commit,
+ablate.version.<package>, ablate.status (running|finished|diverged|failed|killed) and
+ablate.reason; its params are every TrainConfig setting plus num_local_layers; its
+metrics are the Trainer's per epoch (step = epoch; lists as key_00, key_01, …), then
+final_*, best_*, peak_memory_bytes_max, time_per_epoch_s, epochs_completed and the
+network's cost (aux_flops, aux_params, backbone_flops, backbone_params,
+train_flops_per_example) at step 0; its artifacts are config.yaml, plan.json,
+network.json, result.json and checkpoint/final.pt.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ import math
 import os
 import platform
 import re
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,7 +48,7 @@ from .train import Callback, Trainer
 
 PARENT_ROLE, TRIAL_ROLE = "parent", "trial"
 VERSIONED_PACKAGES = ("ablate", "torch", "torchvision", "optuna", "mlflow")
-# MLflow status of a finished trial, by the Trainer's / orchestrator's status word
+# MLflow's run status for each way a trial can end
 MLFLOW_STATUS = {"finished": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "killed": "KILLED"}
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 _MAX_METRICS_PER_BATCH = 1000
@@ -117,6 +130,8 @@ def package_versions() -> dict[str, str]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    versions["torch"] = torch.__version__  # the build tag too, e.g. 2.5.1+cu124
+    versions["cuda"] = torch.version.cuda or "none"
     return versions
 
 
@@ -154,6 +169,11 @@ def _metrics(values: dict, step: int, timestamp: int | None = None) -> list[Metr
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out.append(Metric(key, float(value), timestamp, step))
     return out
+
+
+def _check_status(status: str) -> None:
+    if status not in MLFLOW_STATUS:
+        raise ValueError(f"unknown trial status {status!r}; expected one of {sorted(MLFLOW_STATUS)}")
 
 
 def _chunks(items: list, size: int):
@@ -267,8 +287,10 @@ class Tracker:
             self.client.log_artifact(parent_id, str(path), artifact_path)
 
     # ---------------------------------------------------------------- trial runs
-    def start_trial(self, parent_id: str, trial, optuna_number: int, device: str) -> TrialRun:
-        """A child run for one trial (cell × seed), RUNNING until `TrialRun.finish`."""
+    def start_trial(self, parent_id: str, trial, optuna_number: int | None, device: str) -> TrialRun:
+        """A child run for one trial (cell × seed), RUNNING until `TrialRun.finish`.
+        Tagged with the host and pid of the calling process, so that whoever finds it
+        RUNNING later can tell whether its worker still lives."""
         config = trial.config
         tags = {
             "mlflow.parentRunId": parent_id,
@@ -277,12 +299,15 @@ class Tracker:
             "ablate.cell_id": trial.cell_id,
             "ablate.seed": trial.seed,
             "ablate.trial_key": trial.key,
-            "ablate.optuna_trial": optuna_number,
             "ablate.factors": json.dumps(trial.factors, default=str),
             "ablate.device": device,
+            "ablate.host": socket.gethostname(),
+            "ablate.pid": os.getpid(),
             "ablate.status": "running",
             **_provenance_tags(),
         }
+        if optuna_number is not None:
+            tags["ablate.optuna_trial"] = optuna_number
         run = self.client.create_run(self.experiment_id, run_name=run_name(trial.factors, trial.seed),
                                      tags={t.key: t.value for t in _tags(tags)})
         params = [Param(k, _param_value(v)) for k, v in config.flat().items()]
@@ -291,15 +316,17 @@ class Tracker:
         return TrialRun(self, run.info.run_id, trial)
 
     def running_trial_runs(self, study_name: str) -> list[dict]:
-        """Trial runs still marked RUNNING: {run_id, trial_key, start_time}."""
+        """Trial runs still marked RUNNING: {run_id, trial_key, host, pid, start_time}."""
         runs = _search_all(self.client, self.experiment_id,
                            f"tags.`ablate.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'")
         return [{"run_id": r.info.run_id, "trial_key": r.data.tags.get("ablate.trial_key"),
+                 "host": r.data.tags.get("ablate.host"), "pid": int(r.data.tags.get("ablate.pid", -1)),
                  "start_time": r.info.start_time}
                 for r in runs if r.data.tags.get("ablate.study") == study_name]
 
     def terminate_run(self, run_id: str, status: str = "killed", reason: str = "") -> None:
         """End a run from outside it, e.g. one left RUNNING by a killed worker."""
+        _check_status(status)
         tags = {"ablate.status": status}
         if reason:
             tags["ablate.reason"] = reason
@@ -322,7 +349,8 @@ class TrialRun(Callback):
     """One trial's child run, fed by the Trainer as a callback.
 
     Use as a context manager (or call `finish` yourself): an exception escaping the
-    block ends the run FAILED with the exception as its reason.
+    block ends the run FAILED with the exception as its reason; an interruption
+    (KeyboardInterrupt, SystemExit) ends it KILLED, as a trial to resume.
     """
 
     def __init__(self, tracker: Tracker, run_id: str, trial):
@@ -351,7 +379,9 @@ class TrialRun(Callback):
     def __exit__(self, kind, error, tb) -> None:
         if self.finished:
             return
-        if error is not None:
+        if error is not None and not isinstance(error, Exception):  # Ctrl-C, SystemExit: resumable
+            self.finish("killed", f"interrupted ({kind.__name__})")
+        elif error is not None:
             self.finish("failed", f"{kind.__name__}: {error}")
         elif self.result is None:
             self.finish("failed", "training ended without a result")
@@ -412,8 +442,7 @@ class TrialRun(Callback):
         killed → KILLED. The system-metrics thread stops first. A second call does nothing."""
         if self.finished:
             return
-        if status not in MLFLOW_STATUS:
-            raise ValueError(f"unknown trial status {status!r}; expected one of {sorted(MLFLOW_STATUS)}")
+        _check_status(status)
         self.finished = True
         if self._monitor is not None:
             self._monitor.finish()

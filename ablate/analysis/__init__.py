@@ -1,0 +1,1 @@
+"""Analysis of trained studies: the report (tables, statistics, plots from MLflow runs)."""
