@@ -275,7 +275,8 @@ def _read(path: Path, file: str) -> tuple[dict, _Source]:
         loader.dispose()
     source = _Source(file, {})
     if data is None:
-        raise SpecError("the file is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'", file=file, line=1)
+        raise SpecError("the file is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'",
+                        file=file, line=1)
     _record_lines(source, node, (), set())
     if not isinstance(data, dict):
         raise source.error((), f"a study is a mapping of keys ({', '.join(STUDY_KEYS)}), not {_kind(data)}")
@@ -335,7 +336,8 @@ def _expected(key: str) -> str:
     elif typing.get_origin(annotation) is tuple:
         text = "a list of integers"
     else:
-        text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[annotation]
+        names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        text = names.get(annotation, "a valid value")
     return text + (" or null" if optional else "")
 
 
@@ -916,7 +918,8 @@ def _range(source: _Source, key: str, spec: dict, path: Location) -> dict:
         if value is None:
             raise source.error(path + (bound,), f"expected {'an integer' if number is int else 'a number'}, got null")
     if not low < high:
-        raise source.error(path + ("high",), f"high must be above low ({_show(low)}); a single value belongs in settings")
+        raise source.error(path + ("high",), f"high must be above low ({_show(low)}); "
+                                             "a single value belongs in settings")
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise source.error(path + ("log",), f"expected true or false, got {_show(log)}")
@@ -924,7 +927,7 @@ def _range(source: _Source, key: str, spec: dict, path: Location) -> dict:
         raise source.error(path + ("low",), f"a log range needs low > 0, got {_show(low)}")
     step = spec.get("step")
     if step is not None:
-        valid = (isinstance(step, int) if number is int else isinstance(step, (int, float))) and not isinstance(step, bool)
+        valid = isinstance(step, int if number is int else (int, float)) and not isinstance(step, bool)
         if not valid or step <= 0:
             raise source.error(path + ("step",), f"expected a positive {'integer' if number is int else 'number'}, "
                                                  f"got {_show(step)}")
@@ -950,7 +953,8 @@ def render_dry_run(spec: StudySpec) -> str:
     if spec.search is not None:
         return "\n".join(lines + _render_search(spec))
     cells = spec.cells()
-    lines.append(f"  {len(cells)} cells × {len(spec.seeds)} seeds = {len(spec.trials)} trials; "
+    lines.append(f"  {_count(len(cells), 'cell')} × {_count(len(spec.seeds), 'seed')} = "
+                 f"{_count(len(spec.trials), 'trial')}; "
                  f"seeds {', '.join(map(str, spec.seeds))}")
     if spec.reference:
         lines.append("  reference: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.reference.items()))
@@ -960,6 +964,10 @@ def render_dry_run(spec: StudySpec) -> str:
         lines.append(f"cell {identity}  {described}")
         lines.append(f"  plan: {describe_plan(configs[identity])}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _render_search(spec: StudySpec) -> list[str]:
@@ -973,7 +981,8 @@ def _render_search(spec: StudySpec) -> list[str]:
             lines.append(f"  {key} in {_plain(param['choices'])}")
         else:
             extras = [e for e, on in (("log", param["log"]), (f"step {param['step']}", param["step"])) if on]
-            lines.append(f"  {key} in [{param['low']}, {param['high']}]" + (f" ({', '.join(extras)})" if extras else ""))
+            note = f" ({', '.join(extras)})" if extras else ""
+            lines.append(f"  {key} in [{param['low']}, {param['high']}]{note}")
     base = spec.trial({}, spec.seeds[0])
     lines.append(f"  plan of the fixed settings: {describe_plan(base.config)}")
     return lines

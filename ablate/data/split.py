@@ -11,18 +11,18 @@ from .base import DataError
 
 
 def validation_count(num_train: int, val_size: float | int) -> int:
-    """How many of `num_train` examples to hold out: a float in (0, 1) is a fraction, an
-    int >= 1 a count, 0 means none."""
+    """How many of `num_train` examples to hold out: a number in (0, 1) is a fraction, a
+    whole number >= 1 a count (5000 and 5000.0 alike: settings arrive as floats), 0 none."""
     if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real):
         raise DataError(f"val_size must be a fraction in (0, 1), a count >= 1, or 0; got {val_size!r}")
     if val_size == 0:
         return 0
-    if isinstance(val_size, numbers.Integral):
-        count = int(val_size)
-    elif 0 < val_size < 1:
+    if 0 < val_size < 1:
         count = max(1, round(val_size * num_train))
+    elif val_size >= 1 and float(val_size).is_integer():
+        count = int(val_size)
     else:
-        raise DataError(f"val_size {val_size!r}: a float must be a fraction in (0, 1); give a count as an int")
+        raise DataError(f"val_size {val_size!r}: give a fraction in (0, 1) or a whole count >= 1")
     if not 1 <= count < num_train:
         raise DataError(f"val_size {val_size!r} leaves no training examples out of {num_train}")
     return count
