@@ -147,6 +147,116 @@ def train(checkpoint_dir, json_out, quiet, **settings):
         raise UserError(result["message"])
 
 
+# --------------------------------------------------------------------------------------
+# Studies
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict:
+    """`--set key=value` pairs, values read as YAML scalars (2, 0.1, true, null, linear)."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set epochs=2")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--set {pair!r}: the value is not a YAML scalar") from None
+    return overrides
+
+
+study_argument = click.argument("study", type=click.Path(dir_okay=False))
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="override a fixed setting of the study file (repeatable), e.g. --set epochs=2")
+storage_option = click.option("--storage", default=None, envvar="ABLATE_STORAGE",
+                              help="Optuna storage URL [default: the study file's, else beside the study]")
+tracking_option = click.option("--tracking-uri", default=None, envvar="ABLATE_TRACKING_URI",
+                               help="MLflow tracking URI [default: the study file's, else sqlite beside the study]")
+
+
+def _load(study: str, overrides: tuple[str, ...]):
+    from .spec import load_study
+
+    return load_study(study, _overrides(overrides))
+
+
+@cli.command()
+@study_argument
+@set_option
+def validate(study, overrides):
+    """Check a study file without training or creating anything."""
+    spec = _load(study, overrides)
+    kind = f"search of {spec.search.n_trials} trials" if spec.search else f"{len(spec.cells())} cells"
+    click.echo(f"{study}: ok · study {spec.name} · {kind} × {len(spec.seeds)} seed(s)")
+
+
+@cli.command()
+@study_argument
+@set_option
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="trials trained at once, each in its own process")
+@click.option("--retry-failed", is_flag=True, help="train failed trials again")
+@click.option("--dry-run", is_flag=True, help="print the cells (with their auxiliary plans) and stop")
+@storage_option
+@tracking_option
+@click.option("--quiet", is_flag=True, help="no progress display")
+def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, quiet):
+    """Train every cell × seed of a study that is not finished yet."""
+    spec = _load(study, overrides)
+    if dry_run:
+        from .spec import render_dry_run
+        from .study import study_status
+
+        click.echo(render_dry_run(spec))
+        counts = study_status(spec, storage=storage).counts()
+        click.echo("trials: " + " · ".join(f"{n} {state}" for state, n in counts.items()))
+        return
+    from .study import run_study
+
+    summary = run_study(spec, jobs=jobs, retry_failed=retry_failed, storage=storage,
+                        tracking_uri=tracking_uri, progress=not quiet, echo=click.echo)
+    if summary.failed:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@study_argument
+@set_option
+@storage_option
+def status(study, overrides, storage):
+    """Done / running / failed (with reasons) / pending trials of a study."""
+    from .study import study_status
+
+    click.echo(study_status(_load(study, overrides), storage=storage).render())
+
+
+@cli.command()
+@study_argument
+@set_option
+@tracking_option
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
+              show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="write tables and plots here [default: <study dir>/report]")
+def report(study, overrides, tracking_uri, fmt, out):
+    """Mean ± std over seeds per cell, comparisons with the reference cell, plots."""
+    from pathlib import Path
+
+    from .analysis.report import study_report
+    from .tracking import Tracker, resolve_tracking_uri
+
+    spec = _load(study, overrides)
+    out_dir = Path(out) if out else spec.directory / "report"
+    result = study_report(spec, tracking_uri=tracking_uri, out_dir=out_dir, fmt=fmt)
+    click.echo(result.text)
+    if any(cell.seeds for cell in result.cells):
+        tracker = Tracker(resolve_tracking_uri(spec, tracking_uri), spec.experiment, system_metrics=False)
+        tracker.log_parent_artifacts(tracker.parent_run_id(spec.name), result.files)
+    click.echo(f"tables and plots: {out_dir}", err=True)
+
+
 def main(argv=None) -> int:
     """Entry point: one-line errors with exit code 2 for every user mistake."""
     from .errors import UserInputError

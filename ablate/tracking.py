@@ -73,6 +73,11 @@ def default_tracking_uri(study_dir: str | Path) -> str:
     return f"sqlite:///{Path(study_dir).resolve() / 'mlflow.db'}"
 
 
+def resolve_tracking_uri(spec, override: str | None = None) -> str:
+    """The command line's URI, else the study file's, else the default beside the study."""
+    return override or spec.tracking_uri or default_tracking_uri(spec.directory)
+
+
 def _sqlite_path(tracking_uri: str) -> Path | None:
     if not tracking_uri.startswith("sqlite:///"):
         return None

@@ -283,7 +283,7 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     the study's, else the default beside the study; reference: the argument, else the
     study's `report: reference:`; files go to `out_dir`, else <study dir>/report.
     A grid study expects its cells × seeds; a search study, whatever ran."""
-    uri = tracking_uri or spec.tracking_uri or tracking.default_tracking_uri(spec.directory)
+    uri = tracking.resolve_tracking_uri(spec, tracking_uri)
     runs = tracking.finished_trial_runs(uri, spec.experiment, study=spec.name)
     grid = bool(spec.trials)
     return build_report(runs, study=spec.name, cells=spec.cells() if grid else None,

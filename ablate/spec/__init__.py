@@ -1,0 +1,183 @@
+"""Study files: YAML → a validated StudySpec → the trials to train, each with a stable id.
+
+The format (studies/README.md has an annotated example):
+
+    name: depth_decay            # optional; default: the file name without .yaml
+    settings:                    # fixed settings: any `ablate train` option, underscores for dashes
+      model: resnet32
+      rule: auglocal
+    grid:                        # factors to vary; the cells are their full product ...
+      aux_depth: [1, 2, 3]
+      decay: [constant, linear]
+      decay_coeff: [0.5, 1.0]
+    tie:                         # ... except that a tied factor varies only where its condition
+      decay_coeff: {decay: [linear]}   # holds; elsewhere it is left out of the cell
+    cells:                       # explicit cells, merged over settings, after the grid's
+      - {rule: bp}
+    seeds: [0, 1, 2]             # each cell is trained once per seed; default [0]
+    storage: null                # Optuna storage URL; default: SQLite in runs/<name>/ beside the file
+    tracking: {uri: null, experiment: null}   # MLflow; default sqlite in runs/<name>/, experiment = name
+    report: {reference: {rule: bp}}           # the cell every other cell is compared with
+    search: ...                  # instead of grid/cells: an Optuna search (see `SearchSpace`)
+    analysis: {}                 # kept as given for the analysis step
+
+Cells that differ only in settings without meaning are one cell. A factor that a cell's
+rule ignores is left out of that cell and takes its default: `bp` ignores aux_depth,
+selection, decay, decay_coeff and head_layers; dgl, infopro and predsim ignore the first
+four. A tied factor whose condition fails is left out the same way. Cells that end up
+with the same resolved settings are collapsed, so `rule: [bp, auglocal] × aux_depth: [1, 3]`
+is three cells, not four.
+
+A cell id is the first 12 hex digits of the SHA-256 of the cell's resolved settings as
+canonical JSON, without the seed and without the settings that only say how to run
+(EXECUTION_ONLY): a study keeps its ids when it moves to another machine or data path.
+
+Every mistake raises SpecError, one line that names the file, the line and the key:
+"studies/x.yaml:12: key 'aux_dpth': unknown setting; did you mean 'aux_depth'?".
+Loading validates every cell (settings, its backbone, its auxiliary plan) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from .cells import Trial, cell_id, plan_of
+from .dry_run import describe_plan, render_dry_run
+from .grid import expand, read_cells, read_grid, read_ties
+from .search import OBJECTIVES, SearchSpace, read_search, searched_keys
+from .settings import (DATASET_SHAPES, EXECUTION_ONLY, IGNORED_BY_RULE, SETTINGS, DatasetShape, field_value,
+                       read_overrides, read_settings)
+from .study_spec import StudySpec
+from .wording import did_you_mean, kind_of, show
+from .yaml_lines import Location, Source, SpecError, read_with_lines
+
+__all__ = [
+    "DATASET_SHAPES", "EXECUTION_ONLY", "IGNORED_BY_RULE", "OBJECTIVES", "SETTINGS", "DatasetShape",
+    "SearchSpace", "SpecError", "StudySpec", "Trial", "cell_id", "describe_plan", "load_study", "plan_of",
+    "render_dry_run",
+]
+
+STUDY_KEYS = ("name", "settings", "grid", "tie", "cells", "seeds", "storage", "tracking", "report",
+              "search", "analysis")
+TRACKING_KEYS = ("uri", "experiment")
+REPORT_KEYS = ("reference",)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudySpec:
+    """Read, validate and expand a study file. `overrides` ({"epochs": 2, ...}) replace
+    fixed settings without editing the file. Raises SpecError; writes nothing."""
+    file = os.fspath(path)
+    path = Path(file)
+    data, source = read_with_lines(path, file)
+    if not isinstance(data, dict):
+        raise source.error((), f"a study is a mapping of keys ({', '.join(STUDY_KEYS)}), not {kind_of(data)}")
+    for key in data:
+        if key not in STUDY_KEYS:
+            hint = (f"'{key}' is a training setting; put it under 'settings:'" if key in SETTINGS
+                    else "unknown study key" + did_you_mean(key, STUDY_KEYS))
+            raise source.error((key,), hint)
+
+    name = _name(source, data, path)
+    seeds = _seeds(source, data.get("seeds", [0]))
+    fixed = read_settings(source, data.get("settings") or {})
+    if "search" in data and ("grid" in data or "cells" in data):
+        other = "grid" if "grid" in data else "cells"
+        raise source.error(("search",), f"a study either searches or lists its cells; remove 'search' or '{other}'")
+    grid = read_grid(source, data.get("grid"), fixed)
+    ties = read_ties(source, data.get("tie"), grid)
+    cells = read_cells(source, data.get("cells"))
+    if not grid and not cells and "search" not in data:
+        raise source.error((), "the study has no cells; add 'grid:', 'cells:' or 'search:'")
+    varied = tuple(dict.fromkeys([*grid, *(k for cell in cells for k in cell)]))
+    fixed.update(read_overrides(source, overrides or {}, varied + searched_keys(data.get("search"))))
+
+    search = None
+    trials: tuple[Trial, ...] = ()
+    if "search" in data:
+        search = read_search(source, data["search"], fixed)
+        if len(seeds) != 1:
+            raise source.error(("seeds",), "a search trains each sampled point once, with one seed; "
+                                           "give a single seed such as [0]")
+        varied = tuple(search.params)
+    else:
+        trials = expand(source, fixed, grid, ties, cells, varied, seeds)
+    tracking = _tracking(source, data.get("tracking"))
+    spec = StudySpec(
+        name=name, path=path.resolve(), directory=path.resolve().parent / "runs" / name,
+        fixed={k: g.value for k, g in fixed.items()}, factors=varied, seeds=seeds, trials=trials,
+        search=search, storage=_optional_text(source, data, ("storage",)),
+        tracking_uri=tracking.get("uri"), experiment=tracking.get("experiment") or name,
+        reference=None, analysis=_analysis(source, data.get("analysis")), overrides=dict(overrides or {}))
+    reference = _reference(source, data.get("report"), spec)
+    return dataclasses.replace(spec, reference=reference)
+
+
+def _name(source: Source, data: dict, path: Path) -> str:
+    name = data.get("name", path.stem)
+    if "name" in data and not isinstance(name, str):
+        raise source.error(("name",), f"expected a name, got {show(name)}")
+    if not NAME_PATTERN.fullmatch(name):
+        where = ("name",) if "name" in data else ()
+        raise source.error(where, f"study name {name!r} must be letters, digits, '.', '_' and '-' "
+                                  "(it names a folder); set 'name:'")
+    return name
+
+
+def _seeds(source: Source, seeds) -> tuple[int, ...]:
+    if not isinstance(seeds, list) or not seeds:
+        raise source.error(("seeds",), f"expected a non-empty list of integers such as [0, 1, 2], got {show(seeds)}")
+    for index, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise source.error(("seeds", index), f"a seed is an integer >= 0, got {show(seed)}")
+        if seed in seeds[:index]:
+            raise source.error(("seeds", index), f"seed {seed} is listed twice; each seed trains once")
+    return tuple(seeds)
+
+
+def _optional_text(source: Source, data: dict, path: Location) -> str | None:
+    value = data.get(path[-1])
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise source.error(path, f"expected text or null, got {show(value)}")
+    return value
+
+
+def _tracking(source: Source, tracking) -> dict:
+    if tracking is None:
+        return {}
+    tracking = source.mapping(tracking, ("tracking",), "tracking")
+    source.check_keys(tracking, ("tracking",), TRACKING_KEYS, "tracking")
+    return {key: _optional_text(source, tracking, ("tracking", key)) for key in TRACKING_KEYS}
+
+
+def _analysis(source: Source, analysis) -> dict | None:
+    if analysis is None:
+        return None
+    return dict(source.mapping(analysis, ("analysis",), "analysis"))
+
+
+def _reference(source: Source, report, spec: StudySpec) -> dict | None:
+    if report is None:
+        return None
+    report = source.mapping(report, ("report",), "report")
+    source.check_keys(report, ("report",), REPORT_KEYS, "report")
+    if report.get("reference") is None:
+        return None
+    path = ("report", "reference")
+    reference = source.mapping(report["reference"], path, "the reference cell")
+    if spec.search is not None:
+        raise source.error(path, "a search has no fixed cells to compare with; remove the reference")
+    wanted = {}
+    for key, value in reference.items():
+        if key not in spec.factors:
+            raise source.error(path + (key,), "the reference names cells by their varied keys"
+                               + did_you_mean(key, spec.factors))
+        wanted[key] = field_value(source, key, value, path + (key,))
+        if isinstance(wanted[key], tuple):
+            wanted[key] = list(wanted[key])
+    if not any(all(factors.get(k) == v for k, v in wanted.items()) for _, factors in spec.cells()):
+        raise source.error(path, f"no cell has {show(wanted)}")
+    return wanted

@@ -1,0 +1,77 @@
+"""The dry run: what `ablate run --dry-run` prints about a study before anything trains."""
+
+from __future__ import annotations
+
+from ..config import TrainConfig
+from .cells import plan_of
+from .study_spec import StudySpec
+from .wording import show
+
+
+def render_dry_run(spec: StudySpec) -> str:
+    """Every cell with its factors, seeds, id and auxiliary plan, and where results go."""
+    lines = [f"study {spec.name} ({spec.path})"]
+    storage = spec.storage or f"default: SQLite in {spec.directory}"
+    tracking = spec.tracking_uri or f"default: sqlite:///{spec.directory / 'mlflow.db'}"
+    lines.append(f"  optuna storage: {storage}")
+    lines.append(f"  mlflow: {tracking}, experiment {spec.experiment!r}")
+    if spec.fixed:
+        lines.append("  fixed: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.fixed.items()))
+    if spec.search is not None:
+        return "\n".join(lines + _render_search(spec))
+    cells = spec.cells()
+    lines.append(f"  {_count(len(cells), 'cell')} × {_count(len(spec.seeds), 'seed')} = "
+                 f"{_count(len(spec.trials), 'trial')}; "
+                 f"seeds {', '.join(map(str, spec.seeds))}")
+    if spec.reference:
+        lines.append("  reference: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.reference.items()))
+    configs = {trial.cell_id: trial.config for trial in spec.trials}
+    for identity, factors in cells:
+        described = " ".join(f"{k}={_plain(v)}" for k, v in factors.items()) or "(settings only)"
+        lines.append(f"cell {identity}  {described}")
+        lines.append(f"  plan: {describe_plan(configs[identity])}")
+    return "\n".join(lines)
+
+
+def describe_plan(config: TrainConfig) -> str:
+    """One line: layers, local layers and their auxiliary depths, the end-to-end head group."""
+    plan = plan_of(config)
+    heads = plan.head_layers
+    head = f"layers {heads[0]}-{heads[-1]} end-to-end" if len(heads) > 1 else f"layer {heads[0]} end-to-end"
+    if config.rule == "bp":
+        return f"{config.model}, {plan.num_layers} layers, all end-to-end (bp)"
+    if config.rule == "auglocal":
+        depths = " ".join(str(p.aux_depth) for p in plan.local)
+        return f"{config.model}, {plan.num_layers} layers: {plan.num_local} local, aux depths {depths}; {head}"
+    return f"{config.model}, {plan.num_layers} layers: {plan.num_local} local with {config.rule} heads; {head}"
+
+
+def _render_search(spec: StudySpec) -> list[str]:
+    search = spec.search
+    objectives = ", ".join(f"{metric} ({direction})" for metric, direction in search.objectives)
+    lines = [f"  search: {search.sampler} sampler, {search.n_trials} trials, seed {spec.seeds[0]}, "
+             f"pruner {search.pruner or 'none'}",
+             f"  objectives: {objectives}"]
+    for key, param in search.params.items():
+        if param["kind"] == "categorical":
+            lines.append(f"  {key} in {_plain(param['choices'])}")
+        else:
+            extras = [e for e, on in (("log", param["log"]), (f"step {param['step']}", param["step"])) if on]
+            note = f" ({', '.join(extras)})" if extras else ""
+            lines.append(f"  {key} in [{param['low']}, {param['high']}]{note}")
+    base = spec.trial({}, spec.seeds[0])
+    lines.append(f"  plan of the fixed settings: {describe_plan(base.config)}")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _plain(value) -> str:
+    """A value for a listing: like show, but text unquoted."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return value if isinstance(value, str) else show(value)

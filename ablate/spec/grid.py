@@ -1,0 +1,114 @@
+"""Grid studies: the grid:, tie: and cells: blocks, expanded to every distinct cell × seed."""
+
+from __future__ import annotations
+
+import itertools
+
+from ..config import TrainConfig
+from .cells import Trial, cell_id, resolve_cell, seeded_trial
+from .settings import Given, check_factor_name, field_value, read_given
+from .wording import did_you_mean, show
+from .yaml_lines import Source
+
+
+def read_grid(source: Source, grid, fixed: dict[str, Given]) -> dict[str, list[Given]]:
+    """The 'grid:' block: {factor: its values}; the cells are their full product."""
+    if grid is None:
+        return {}
+    grid = source.mapping(grid, ("grid",), "grid")
+    if not grid:
+        raise source.error(("grid",), "the grid is empty; give factors such as 'aux_depth: [1, 2]' or remove it")
+    factors = {}
+    for key, values in grid.items():
+        path = ("grid", key)
+        check_factor_name(source, key, path)
+        if key in fixed:
+            raise source.error(path, f"{key} is both a grid factor and fixed in settings "
+                                     f"(line {source.line(fixed[key].path)}); remove one")
+        if not isinstance(values, list):
+            raise source.error(path, f"a grid factor is a list of values, got {show(values)}; "
+                                     "a single value belongs in settings")
+        if not values:
+            raise source.error(path, "the list is empty; give at least one value")
+        given = []
+        for index, value in enumerate(values):
+            item = read_given(source, key, value, path + (index,))
+            if any(g.value == item.value for g in given):
+                raise source.error(item.path, f"value {show(value)} is listed twice")
+            given.append(item)
+        factors[key] = given
+    return factors
+
+
+def read_ties(source: Source, tie, grid: dict[str, list[Given]]) -> dict[str, dict[str, tuple]]:
+    """{tied factor: {condition factor: allowed values}}: the tied factor varies only in
+    cells where every condition factor takes one of its allowed values."""
+    if tie is None:
+        return {}
+    tie = source.mapping(tie, ("tie",), "tie")
+    ties = {}
+    for key, condition in tie.items():
+        path = ("tie", key)
+        if key not in grid:
+            raise source.error(path, "only a grid factor can be tied" + did_you_mean(key, grid))
+        condition = source.mapping(condition, path, "a tie")
+        if not condition:
+            raise source.error(path, "the condition is empty; write e.g. '{decay: [linear]}'")
+        ties[key] = {}
+        for other, allowed in condition.items():
+            where = path + (other,)
+            if other == key:
+                raise source.error(where, "a factor cannot be tied to itself")
+            if other not in grid:
+                raise source.error(where, "a tie's condition names a grid factor" + did_you_mean(other, grid))
+            if other in tie:
+                raise source.error(where, f"{other} is tied itself; tie to factors that are not tied")
+            allowed = allowed if isinstance(allowed, list) else [allowed]
+            values = []
+            for index, value in enumerate(allowed):
+                at = where + (index,) if isinstance(condition[other], list) else where
+                value = field_value(source, other, value, at)
+                if value not in [g.value for g in grid[other]]:
+                    raise source.error(at, f"{show(value)} is not among the grid's values of {other} "
+                                           f"({', '.join(show(g.value) for g in grid[other])})")
+                values.append(value)
+            ties[key][other] = tuple(values)
+    return ties
+
+
+def read_cells(source: Source, cells) -> list[dict[str, Given]]:
+    """The 'cells:' block: explicit cells, each merged over the fixed settings."""
+    if cells is None:
+        return []
+    if not isinstance(cells, list) or not cells:
+        raise source.error(("cells",), f"expected a non-empty list of mappings such as "
+                                       f"'- {{rule: bp}}', got {show(cells)}")
+    parsed = []
+    for index, cell in enumerate(cells):
+        path = ("cells", index)
+        cell = source.mapping(cell, path, "a cell")
+        if not cell:
+            raise source.error(path, "the cell is empty; it would repeat settings")
+        given = {}
+        for key, value in cell.items():
+            check_factor_name(source, key, path + (key,))
+            given[key] = read_given(source, key, value, path + (key,))
+        parsed.append(given)
+    return parsed
+
+
+def expand(source: Source, fixed: dict, grid: dict, ties: dict, cells: list, varied: tuple,
+           seeds: tuple[int, ...]) -> tuple[Trial, ...]:
+    """Every distinct cell (the grid's, then the explicit ones) × seed, seeds inner; every
+    grid factor must mean something in some cell."""
+    grid_cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
+    resolved: dict[str, tuple[TrainConfig, dict]] = {}
+    for chosen in grid_cells + cells:
+        config, factors = resolve_cell(source, fixed, chosen, varied, ties)
+        resolved.setdefault(cell_id(config), (config, factors))
+    trials = tuple(seeded_trial(config, factors, seed) for config, factors in resolved.values() for seed in seeds)
+    for key in grid:
+        if not any(key in trial.factors for trial in trials):
+            raise source.error(("grid", key), f"{key} has no effect in any cell (every cell's rule ignores "
+                                              "it or its tie never holds); remove it from the grid")
+    return trials
