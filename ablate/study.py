@@ -22,8 +22,12 @@ ran on this host and its pid is dead, or when its heartbeat is older than
 trials (reason "worker died (pid N on HOST)"), ends their MLflow runs as KILLED and
 enqueues their keys again with "resume_from" = their checkpoint folder
 (<study dir>/checkpoints/<key>/), so the new attempt continues from the last finished
-epoch. A key whose workers died MAX_WORKER_DEATHS times is left failed (a trial that
+epoch; the folder is deleted when a trial ends (the final weights are an MLflow artifact). A key whose workers died MAX_WORKER_DEATHS times is left failed (a trial that
 kills its worker, e.g. out of memory, would otherwise run forever).
+
+Stopping. The first Ctrl-C lets every running trial finish its epoch (whose checkpoint
+is then on disk), records it FAIL with "interrupted" and its MLflow run KILLED, and
+stops; the next `ablate run` resumes it. A second Ctrl-C stops at once.
 
 Storage. One process: SQLite beside the study. Several processes on this host: an
 Optuna journal file (SQLite serialises writers through one file lock, and under several
@@ -37,6 +41,7 @@ accuracy so far falls behind.
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing
 import os
@@ -57,9 +62,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .errors import UserInputError
 from .spec import StudySpec, Trial
-from .tracking import Tracker, default_tracking_uri, mask_url, run_name
+from .tracking import Tracker, mask_url, resolve_tracking_uri, run_name
 from .train import Callback, CheckpointMismatch, Trainer
-from .worker import HOST, Heartbeat, pid_alive, torch_threads, worker_main
+from .worker import HOST, Heartbeat, StopRequest, pid_alive, torch_threads, worker_main
 
 STALE_AFTER_S = 120.0
 HEARTBEAT_S = 10.0
@@ -335,6 +340,7 @@ class _Verdict:
     attrs: dict = field(default_factory=dict)
     keep_checkpoint: bool = False
     resumed_from_epoch: int = 0
+    run_status: tuple[str, str] = ("killed", "interrupted by the user")  # how its MLflow run ends
 
 
 # ------------------------------------------------------------------------------ the session
@@ -344,12 +350,14 @@ class _Session:
 
     def __init__(self, spec: StudySpec, storage_url: str, tracking_uri: str, *, parent_id: str | None = None,
                  stale_after_s: float = STALE_AFTER_S, sampler_seed: int | None = None,
-                 on_epoch: Callable[[], None] | None = None):
+                 should_stop: Callable[[], bool] = lambda: False):
         self.spec = spec
+        self.should_stop = should_stop
+        self.notify: Callable[[str], None] = lambda text: None  # stale trials found between trials
+        self.on_epoch: Callable[[], None] = lambda: None
         self.storage_url = storage_url
         self.stale_after_s = stale_after_s
         self.heartbeat_s = min(HEARTBEAT_S, stale_after_s / 4)
-        self.on_epoch = on_epoch or (lambda: None)
         self.storage = _open_storage(storage_url)
         seed = spec.seeds[0] if sampler_seed is None else sampler_seed
         self.study = optuna.create_study(storage=self.storage, study_name=spec.name, directions=_directions(spec),
@@ -466,10 +474,10 @@ class _Session:
             return {**fresh, "resume_from": resume_from}
         return fresh if retry_failed else None
 
-    def maintain(self, retry_failed: bool = False) -> list[str]:
-        notes = self.fail_stale()
+    def maintain(self, retry_failed: bool = False) -> None:
+        for note in self.fail_stale():
+            self.notify(note)
         self.enqueue_missing(retry_failed)
-        return notes
 
     # ---------------------------------------------------------------- claiming
     def claim(self) -> FrozenTrial | None:
@@ -505,6 +513,7 @@ class _Session:
             return
         first = True
         while True:
+            self._stop_if_asked()
             self.maintain(retry_failed and first)
             first = False
             claimed = self.claim()
@@ -522,6 +531,7 @@ class _Session:
     def _search(self, emit: Callable[[TrialOutcome], None], retry_failed: bool) -> None:
         first = True
         while True:
+            self._stop_if_asked()
             self.maintain(retry_failed and first)
             first = False
             trials = self.all_trials()
@@ -530,12 +540,13 @@ class _Session:
             if not waiting and used >= self.spec.search.n_trials:
                 return
             asked = self.study.ask()
-            claimed = self.storage.get_trial(asked._trial_id)
-            slot = _slot(claimed) or f"trial-{claimed.number}"
-            if slot != f"trial-{claimed.number}" and self.duplicate_of(claimed) is not None:
-                other = self.duplicate_of(claimed)
-                reason = f"duplicate of trial {other.number}"
-                self._end(claimed, TrialState.FAIL, {"duplicate_of": other.number, "reason": reason})
+            claimed = self.storage.get_trial(
+                self.storage.get_trial_id_from_study_id_trial_number(self.study_id, asked.number))
+            slot = _slot(claimed) or f"trial-{claimed.number}"  # a new point, or a requeued one's slot
+            duplicate = self.duplicate_of(claimed) if _slot(claimed) else None
+            if duplicate is not None:
+                self._end(claimed, TrialState.FAIL, {"duplicate_of": duplicate.number,
+                                                     "reason": f"duplicate of trial {duplicate.number}"})
                 continue
             values = {key: _suggest(asked, key, param) for key, param in self.spec.search.params.items()}
             try:
@@ -548,6 +559,10 @@ class _Session:
             self._set_attrs(claimed, {"slot": slot, "trial_key": trial.key, "cell_id": trial.cell_id,
                                       "seed": trial.seed})
             emit(self.train(self.storage.get_trial(claimed._trial_id), trial, asked))
+
+    def _stop_if_asked(self) -> None:
+        if self.should_stop():
+            raise KeyboardInterrupt
 
     # ---------------------------------------------------------------- one trial
     def train(self, claimed: FrozenTrial, trial: Trial, asked: optuna.Trial | None = None) -> TrialOutcome:
@@ -583,47 +598,60 @@ class _Session:
 
     def _fit(self, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, heartbeat: Heartbeat,
              asked: optuna.Trial | None) -> _Verdict:
-        """Train with MLflow tracking; every way training can end becomes a verdict."""
+        """Train with MLflow tracking; every way training can end becomes a verdict, and
+        the trial's MLflow run ends with the matching status."""
         try:
             run = self.tracker.start_trial(self.parent_id, trial, claimed.number, trial.config.device)
         except Exception as err:  # the tracking store failed: the trial fails, the study goes on
             return _Verdict(TrialState.FAIL, "failed", f"MLflow: {_one_line(err)}")
-        reporter = _TrialReporter(self, claimed, heartbeat, asked)
+        with run:  # should ending the run below raise, the run still ends (FAILED)
+            reporter = _TrialReporter(self, claimed, heartbeat, asked)
+            verdict = self._train_tracked(claimed, trial, checkpoint_dir, run, reporter)
+            if verdict.outcome == "interrupted":
+                # Ctrl-C may have hit a database write: the cursor it interrupted holds SQLite's
+                # lock until the frames of its traceback are collected
+                gc.collect()
+                try:
+                    run.finish(*verdict.run_status)
+                except Exception:  # the next `ablate run` ends runs that no live trial owns
+                    pass
+            else:
+                run.finish(*verdict.run_status)
+        return verdict
+
+    def _train_tracked(self, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, run, reporter) -> _Verdict:
         resumed = 0
-        with run:
-            try:
-                self._set_attrs(claimed, {"mlflow_run_id": run.run_id})
-                trainer = self._trainer(trial, [run, reporter], checkpoint_dir)
-                resumed = trainer.start_epoch - 1
-                if resumed:
-                    self._set_attrs(claimed, {"resumed_from_epoch": resumed})
-                result = trainer.fit()
-            except KeyboardInterrupt:
-                run.finish("killed", "interrupted by the user")
-                return _Verdict(TrialState.FAIL, "interrupted", "interrupted by the user",
-                                attrs={"interrupted": "user"}, keep_checkpoint=True, resumed_from_epoch=resumed)
-            except optuna.TrialPruned as pruned:
-                run.finish("killed", f"pruned: {pruned}")
-                return _Verdict(TrialState.PRUNED, "pruned", str(pruned), resumed_from_epoch=resumed)
-            except _TrialTakenOver as lost:
-                run.finish("killed", str(lost))
-                return _Verdict(TrialState.FAIL, "lost", str(lost), keep_checkpoint=True)
-            except Exception as err:  # a bug or a bad setting in this trial: record it, go on
-                reason = _one_line(err)
-                run.finish("failed", reason)
-                return _Verdict(TrialState.FAIL, "failed", reason, resumed_from_epoch=resumed)
-            attrs = _result_attrs(result)
-            if result["status"] != "finished":
-                run.finish(result["status"], result["message"])
-                return _Verdict(TrialState.FAIL, "failed", _one_line(result["message"]), attrs=attrs,
-                                resumed_from_epoch=resumed)
-            values, missing = self._objectives(result, trainer)
-            if missing:
-                reason = f"objective {missing} has no value"
-                run.finish("failed", reason)
-                return _Verdict(TrialState.FAIL, "failed", reason, attrs=attrs, resumed_from_epoch=resumed)
-            run.finish("finished")
-            return _Verdict(TrialState.COMPLETE, "finished", values=values, attrs=attrs, resumed_from_epoch=resumed)
+        try:
+            self._set_attrs(claimed, {"mlflow_run_id": run.run_id})
+            trainer = self._trainer(trial, [run, reporter], checkpoint_dir)
+            resumed = trainer.start_epoch - 1
+            if resumed:
+                self._set_attrs(claimed, {"resumed_from_epoch": resumed})
+            result = trainer.fit()
+        except KeyboardInterrupt:
+            return _Verdict(TrialState.FAIL, "interrupted", "interrupted by the user", attrs={"interrupted": "user"},
+                            keep_checkpoint=True, resumed_from_epoch=resumed)
+        except optuna.TrialPruned as pruned:
+            return _Verdict(TrialState.PRUNED, "pruned", str(pruned), resumed_from_epoch=resumed,
+                            run_status=("killed", f"pruned: {pruned}"))
+        except _TrialTakenOver as lost:
+            return _Verdict(TrialState.FAIL, "lost", str(lost), keep_checkpoint=True, run_status=("killed", str(lost)))
+        except Exception as err:  # a bug or a bad setting in this trial: record it, go on
+            reason = _one_line(err)
+            return _Verdict(TrialState.FAIL, "failed", reason, resumed_from_epoch=resumed,
+                            run_status=("failed", reason))
+        attrs = _result_attrs(result)
+        if result["status"] != "finished":
+            reason = _one_line(result["message"])
+            return _Verdict(TrialState.FAIL, "failed", reason, attrs=attrs, resumed_from_epoch=resumed,
+                            run_status=(result["status"], reason))
+        values, missing = self._objectives(result, trainer)
+        if missing:
+            reason = f"objective {missing} has no value"
+            return _Verdict(TrialState.FAIL, "failed", reason, attrs=attrs, resumed_from_epoch=resumed,
+                            run_status=("failed", reason))
+        return _Verdict(TrialState.COMPLETE, "finished", values=values, attrs=attrs, resumed_from_epoch=resumed,
+                        run_status=("finished", ""))
 
     def _trainer(self, trial: Trial, callbacks: list, checkpoint_dir: Path) -> Trainer:
         try:
@@ -685,6 +713,7 @@ class _TrialReporter(Callback):
         if self.heartbeat.failed is not None:
             raise _TrialTakenOver(f"the heartbeat stopped: {_one_line(self.heartbeat.failed)}")
         self.session._set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time()})
+        self.session._stop_if_asked()  # the epoch's checkpoint is saved: the next attempt resumes after it
         self._report(metrics)
         self.session.on_epoch()
         if self.asked is not None and self.asked.should_prune():
@@ -698,51 +727,56 @@ class _TrialReporter(Callback):
 
 
 # ------------------------------------------------------------------------------ worker processes
-def work_in_process(payload: dict, send: Callable[[tuple], None]) -> None:
+def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
     """The body of a worker process: connect to the study and train until done."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     session = _Session(payload["spec"], payload["storage"], payload["tracking_uri"],
                        parent_id=payload["parent_id"], stale_after_s=payload["stale_after_s"],
-                       sampler_seed=payload["sampler_seed"])
+                       sampler_seed=payload["sampler_seed"], should_stop=should_stop)
+    session.notify = lambda text: send(("note", text))
     session.work(lambda outcome: send(("outcome", outcome)))
 
 
 def _run_workers(session: _Session, jobs: int, tracking_uri: str, display: _Display,
-                 collect: Callable[[TrialOutcome], None]) -> list[str]:
-    """Start `jobs` spawned worker processes and show their progress until all stop;
-    returns a note for each worker that crashed."""
+                 collect: Callable[[TrialOutcome], None], note: Callable[[str], None]) -> None:
+    """Start `jobs` spawned worker processes and show their progress until all stop,
+    passing on their notes and a note for each worker that crashed. The first Ctrl-C
+    (`session.should_stop`) asks the workers to stop after their current epoch; a second
+    terminates them (their trials resume in the next run)."""
     context = multiprocessing.get_context("spawn")
-    events = context.Queue()
+    events, stop = context.Queue(), context.Event()
     base_seed = session.spec.seeds[0]
     procs = []
     for index in range(jobs):
         payload = {"spec": session.spec, "storage": session.storage_url, "tracking_uri": tracking_uri,
                    "parent_id": session.parent_id, "stale_after_s": session.stale_after_s,
                    "threads": torch_threads(jobs), "sampler_seed": base_seed + 1000 * (index + 1)}
-        procs.append(context.Process(target=worker_main, args=(payload, events), name=f"ablate-worker-{index}"))
+        procs.append(context.Process(target=worker_main, args=(payload, events, stop), name=f"ablate-worker-{index}"))
     for proc in procs:
         proc.start()
-    notes = []
+    crashed = set()
 
     def handle(event: tuple) -> None:
         if event[0] == "outcome":
             collect(event[1])
+        elif event[0] == "note":
+            note(event[1])
         elif event[0] == "crashed":
-            notes.append(f"worker pid {event[1]} stopped: {event[2]}")
+            crashed.add(event[1])
+            note(f"worker pid {event[1]} stopped: {event[2]}")
 
     try:
         while any(proc.is_alive() for proc in procs):
+            if session.should_stop():
+                stop.set()
             try:
-                handle(events.get(timeout=1.0))
+                handle(events.get(timeout=0.5))
             except queue.Empty:
                 pass
             display.refresh(lambda: _snapshot(session))
     except KeyboardInterrupt:
-        # the workers got the same Ctrl-C; let them record their trials as interrupted
         for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
+            proc.terminate()
         raise
     finally:
         while True:
@@ -752,10 +786,11 @@ def _run_workers(session: _Session, jobs: int, tracking_uri: str, display: _Disp
                 break
         for proc in procs:
             proc.join()
+    if session.should_stop():
+        raise KeyboardInterrupt
     for proc in procs:
-        if proc.exitcode not in (0, None) and not any(f"pid {proc.pid} " in n for n in notes):
-            notes.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    return notes
+        if proc.exitcode != 0 and proc.pid not in crashed:
+            note(f"worker pid {proc.pid} exited with code {proc.exitcode}")
 
 
 # ------------------------------------------------------------------------------ progress
@@ -803,7 +838,7 @@ class _Display:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, desc=name, unit="trial", dynamic_ncols=True, leave=False,
-                            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar:16}| {postfix}")
+                            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar:16}|{postfix}")
 
     def line(self, text: str) -> None:
         if self.bar is None:
@@ -821,7 +856,8 @@ class _Display:
         snap = snapshot()
         eta = None
         if snap.mean_trial_s is not None:
-            eta = snap.mean_trial_s * (snap.pending + snap.running) / max(1, min(self.jobs, snap.pending + snap.running))
+            left = snap.pending + snap.running
+            eta = snap.mean_trial_s * left / max(1, min(self.jobs, left))
         parts = [f"done {snap.done}", f"running {snap.running}", f"failed {snap.failed}", f"ETA {_duration(eta)}"]
         parts += [f"{key} epoch {epoch}/{epochs}" for key, epoch, epochs in snap.current[:3]]
         self.bar.total = snap.total
@@ -879,10 +915,6 @@ def _nothing_to_train(summary: RunSummary) -> str:
     return f"study {summary.study}: {', '.join(parts)}; nothing to train"
 
 
-def _tracking_uri(spec: StudySpec, tracking_uri: str | None) -> str:
-    return tracking_uri or spec.tracking_uri or default_tracking_uri(spec.directory)
-
-
 def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, storage: str | None = None,
               tracking_uri: str | None = None, progress: bool = True, echo: Callable[[str], None] = print,
               stale_after_s: float = STALE_AFTER_S) -> RunSummary:
@@ -891,8 +923,9 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
 
     Trials whose worker died are failed and resumed from their last epoch checkpoint;
     failed trials stay failed unless `retry_failed`. Prints one line per finished trial
-    and a final summary through `echo`, and a status line when `progress`. Ctrl-C
-    records the running trials as interrupted (the next run resumes them) and re-raises.
+    and a final summary through `echo`, and a status line when `progress`. The first
+    Ctrl-C stops every running trial at the end of its epoch, records it as interrupted
+    (the next run resumes it) and raises KeyboardInterrupt; a second stops at once.
     `storage` and `tracking_uri` override the study file (see `resolve_storage`);
     `stale_after_s` is how long a worker on another host may go without a heartbeat.
     """
@@ -901,7 +934,7 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     started = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = resolve_storage(spec, storage, jobs)
-    tracking = _tracking_uri(spec, tracking_uri)
+    tracking = resolve_tracking_uri(spec, tracking_uri)
     session = _Session(spec, url, tracking, stale_after_s=stale_after_s)
     notes = session.fail_stale() + session.end_orphan_runs()
     session.enqueue_missing(retry_failed)
@@ -914,43 +947,53 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
         echo(f"note: {workers} processes share the SQLite storage {url}; SQLite serialises their writes "
              "(a journal file or a database server does not)")
     if workers > 0:
-        session.tracker.set_parent_status(session.parent_id, "RUNNING")
-        display = _Display(spec.name, before.total, workers, progress, echo)
-        session.on_epoch = lambda: display.refresh(lambda: _snapshot(session))
-        done = [before.done + before.failed]
-
-        def collect(outcome: TrialOutcome) -> None:
-            if outcome.status in ("finished", "failed", "pruned"):
-                done[0] += 1
-            summary.trained += outcome.status == "finished"
-            summary.pruned += outcome.status == "pruned"
-            summary.duplicates += outcome.status == "duplicate"
-            if outcome.status == "failed":
-                summary.failed.append((f"{outcome.label} ({outcome.key})", outcome.reason))
-            if outcome.status != "duplicate":
-                display.line(outcome.line(done[0], before.total))
-            display.refresh(lambda: _snapshot(session), force=True)
-
-        try:
-            display.refresh(lambda: before, force=True)
-            if workers == 1:
-                session.work(collect, retry_failed=False)
-            else:
-                summary.notes += _run_workers(session, workers, tracking, display, collect)
-        except KeyboardInterrupt:
-            display.close()
-            _end_parent_run(session, "KILLED")
-            raise
-        display.close()
-        for note in summary.notes[len(notes):]:
-            echo(note)
+        _train_pending(session, workers, before, summary, tracking, progress, echo)
     after = _snapshot(session)
     summary.done, summary.pending, summary.failed_total = after.done, after.pending, after.failed
     summary.wall_time_s = time.time() - started
-    if workers > 0:
-        _end_parent_run(session, "FINISHED")
     echo(summary.render())
     return summary
+
+
+def _train_pending(session: _Session, workers: int, before: _Snapshot, summary: RunSummary, tracking_uri: str,
+                   progress: bool, echo: Callable[[str], None]) -> None:
+    """Train what is queued with `workers` processes (this one if 1), updating `summary`
+    and the display as trials end."""
+    session.tracker.set_parent_status(session.parent_id, "RUNNING")
+    display = _Display(session.spec.name, before.total, workers, progress, echo)
+
+    def collect(outcome: TrialOutcome) -> None:
+        summary.trained += outcome.status == "finished"
+        summary.pruned += outcome.status == "pruned"
+        summary.duplicates += outcome.status == "duplicate"
+        if outcome.status == "failed":
+            summary.failed.append((f"{outcome.label} ({outcome.key})", outcome.reason))
+        if outcome.status == "duplicate":
+            return
+        now = _snapshot(session)  # counts every process's trials, not only this one's
+        display.line(outcome.line(now.done + now.failed, now.total))
+        display.refresh(lambda: now, force=True)
+
+    def note(text: str) -> None:
+        summary.notes.append(text)
+        display.line(text)
+
+    session.notify = note
+    session.on_epoch = lambda: display.refresh(lambda: _snapshot(session))
+    display.refresh(lambda: before, force=True)
+    try:
+        with StopRequest(display.line) as stop:
+            session.should_stop = stop
+            if workers == 1:
+                session.work(collect)
+            else:
+                _run_workers(session, workers, tracking_uri, display, collect, note)
+    except KeyboardInterrupt:
+        _end_parent_run(session, "KILLED")
+        raise
+    finally:
+        display.close()
+    _end_parent_run(session, "FINISHED")
 
 
 def _end_parent_run(session: _Session, status: str) -> None:

@@ -1,6 +1,6 @@
 """The worker side of a study: who a worker is (host, pid), whether it is still alive,
-the heartbeat it leaves on its running trial, and the entry point of the worker
-processes that `ablate run --jobs N` starts.
+the heartbeat it leaves on its running trial, how Ctrl-C stops it cleanly, and the entry
+point of the worker processes that `ablate run --jobs N` starts.
 
 Optuna's own heartbeat exists only for RDB storages, so workers keep their own in the
 trial's user attributes; `ablate.study` reads them to find trials whose worker died.
@@ -9,9 +9,9 @@ trial's user attributes; `ablate.study` reads them to find trials whose worker d
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,21 +74,52 @@ class Heartbeat:
         self._thread.join()
 
 
-def worker_main(payload: dict, events) -> None:
+class StopRequest:
+    """Ctrl-C, made safe. A KeyboardInterrupt raised wherever the signal happens to land
+    can be swallowed (Python ignores exceptions raised in `__del__`) or cut a database
+    write in half, so while in a `with` block on the main thread the first Ctrl-C only
+    sets `requested` (the study stops at the next epoch end, right after a checkpoint, or
+    before the next trial), and a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self, notice: Callable[[str], None]):
+        self.notice = notice
+        self.requested = False
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.notice("stopping at the end of the current epoch; press Ctrl-C again to stop at once")
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def worker_main(payload: dict, events, stop) -> None:
     """Entry point of one worker process (multiprocessing "spawn"): train trials of the
-    study in `payload` until none is left, reporting each outcome on `events`."""
+    study in `payload` until none is left or `stop` (an Event) is set, reporting each
+    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(payload["threads"])
-    start = time.time()
     from . import study
 
     try:
-        study.work_in_process(payload, events.put)
+        study.work_in_process(payload, events.put, stop.is_set)
     except KeyboardInterrupt:
-        events.put(("stopped", os.getpid(), "interrupted"))
+        return  # asked to stop: the interrupted trial is recorded, the parent reports it
     except Exception as err:
         events.put(("crashed", os.getpid(), f"{type(err).__name__}: {' '.join(str(err).split())}"))
         raise
-    else:
-        events.put(("stopped", os.getpid(), f"done after {time.time() - start:.0f} s"))
