@@ -20,10 +20,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(ABLATE) describe --model resnet20 --rule auglocal --aux-depth 2 --decay linear --decay-coeff 0.5 \
-		--in-channels 1 --num-classes 10 --image-size 8
-	$(ABLATE) train --model resnet20 --rule auglocal --aux-depth 2 --decay linear --decay-coeff 0.5 \
-		--dataset digits --epochs 5 --lr 0.1 --warmup-epochs 0 --batch-size 64
+	$(ABLATE) describe --model resnet20 --rule auglocal --aux-depth 3 --in-channels 1 --image-size 8 --width 0.5
+	$(ABLATE) run studies/quickstart.yaml
+	$(ABLATE) report studies/quickstart.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest

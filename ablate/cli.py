@@ -3,8 +3,11 @@ line on stderr and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import types
 import typing
 
@@ -139,7 +142,8 @@ def train(checkpoint_dir, json_out, quiet, **settings):
 
     config = make_config(**settings)
     trainer = Trainer(config, checkpoint_dir=checkpoint_dir, progress=not quiet)
-    result = trainer.fit()
+    with _stop_on_first_interrupt(trainer):
+        result = trainer.fit()
     click.echo(render_train_summary(result))
     if json_out:
         write_json_atomic(json_out, result)
@@ -255,6 +259,26 @@ def report(study, overrides, tracking_uri, fmt, out):
         tracker = Tracker(resolve_tracking_uri(spec, tracking_uri), spec.experiment, system_metrics=False)
         tracker.log_parent_artifacts(tracker.parent_run_id(spec.name), result.files)
     click.echo(f"tables and plots: {out_dir}", err=True)
+
+
+@contextlib.contextmanager
+def _stop_on_first_interrupt(trainer):
+    """First Ctrl-C: stop after the current step (the last epoch's checkpoint is kept);
+    a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        trainer.stop_requested = True
+        signal.signal(signal.SIGINT, previous)
+        click.echo("\nstopping after this step; press Ctrl-C again to stop at once", err=True)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import math
 import os
 import platform
@@ -45,6 +46,10 @@ from mlflow.tracking import MlflowClient
 from .describe import describe_network, training_flops
 from .errors import UserInputError
 from .train import Callback, Trainer
+
+# MLflow narrates every store migration and system-metrics monitor start at INFO; a
+# study's own progress display says what matters.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 PARENT_ROLE, TRIAL_ROLE = "parent", "trial"
 VERSIONED_PACKAGES = ("ablate", "torch", "torchvision", "optuna", "mlflow")

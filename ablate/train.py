@@ -128,6 +128,9 @@ class Trainer:
         self.saved_meter = memory.SavedTensorMeter()
         self.history: list[dict] = []
         self.start_epoch = 1
+        # set from a signal handler: a KeyboardInterrupt raised inside a saved-tensor
+        # finaliser would be swallowed, so Ctrl-C stops the loop here, between steps
+        self.stop_requested = False
         self._resume()
 
     # ---------------------------------------------------------------- checkpoints
@@ -214,6 +217,8 @@ class Trainer:
                 totals.add(step, out, y.numel())
                 if bar is not None:
                     bar.update(1)
+                if self.stop_requested:
+                    raise KeyboardInterrupt
         return totals, step
 
     def fit(self) -> dict:

@@ -90,3 +90,47 @@ def test_train_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path,
     code, _, err = run(capsys, "train", "--quiet", "--json-out", str(out_file), *argv)
     assert code == 2 and err.count("\n") == 1 and expected in err, err
     assert not out_file.exists()
+
+
+TINY_STUDY = """\
+name: tiny
+settings: {dataset: digits, model: resnet20, width: 0.25, epochs: 1, schedule: constant,
+           batch_size: 128, device: cpu, train_subset: 300}
+grid:
+  rule: [bp, auglocal]
+seeds: [0, 1]
+report:
+  reference: {rule: bp}
+"""
+
+
+def test_a_study_from_validate_to_report(capsys, tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY_STUDY)
+    code, out, _ = run(capsys, "validate", str(study))
+    assert code == 0 and "2 cells" in out
+    code, out, _ = run(capsys, "run", str(study), "--dry-run")
+    assert code == 0 and "4 pending" in out and not (tmp_path / "runs").exists()
+
+    code, out, err = run(capsys, "run", str(study), "--quiet")
+    assert code == 0, err
+    assert "4/4 done" in out
+    code, out, _ = run(capsys, "run", str(study), "--quiet")
+    assert "nothing to train" in out
+    code, out, _ = run(capsys, "status", str(study))
+    assert code == 0 and "4 done" in out
+
+    code, out, _ = run(capsys, "report", str(study), "--format", "csv", "--out", str(tmp_path / "report"))
+    assert code == 0 and out.splitlines()[0].startswith("cell")
+    assert "rule=auglocal" in out
+    assert (tmp_path / "report" / "accuracy_vs_peak_memory.png").stat().st_size > 0
+
+
+def test_a_study_mistake_is_one_line_naming_file_line_and_key(capsys, tmp_path):
+    study = tmp_path / "bad.yaml"
+    study.write_text(TINY_STUDY.replace("grid:\n  rule:", "grid:\n  rulez:"))
+    for command in ("validate", "run"):
+        code, _, err = run(capsys, command, str(study))
+        assert code == 2 and err.count("\n") == 1
+        assert f"{study}:5" in err and "rulez" in err and "did you mean 'rule'" in err
+    assert not (tmp_path / "runs").exists()

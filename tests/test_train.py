@@ -104,3 +104,17 @@ def test_bf16_autocast_and_channels_last_train_to_finite_numbers(option):
     result = Trainer(config).fit()
     assert result["status"] == "finished"
     assert all(0 <= a <= 1 for a in result["final"]["aux_acc"]) and result["final"]["train_loss"] > 0
+
+
+def test_a_stop_request_interrupts_between_steps_and_keeps_the_last_checkpoint(tmp_path):
+    class RequestStopInEpoch2(Callback):
+        def on_train_start(self, trainer):
+            self.trainer = trainer
+
+        def on_epoch_end(self, metrics):
+            self.trainer.stop_requested = metrics["epoch"] == 1
+
+    config = TrainConfig(**FAST, rule="bp", epochs=3, train_subset=256)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, checkpoint_dir=tmp_path, callbacks=[RequestStopInEpoch2()]).fit()
+    assert Trainer(config, checkpoint_dir=tmp_path).start_epoch == 2
