@@ -134,3 +134,25 @@ def test_a_study_mistake_is_one_line_naming_file_line_and_key(capsys, tmp_path):
         assert code == 2 and err.count("\n") == 1
         assert f"{study}:5" in err and "rulez" in err and "did you mean 'rule'" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_nsga2_search_trains_its_budget_against_two_objectives(capsys, tmp_path):
+    study = tmp_path / "search.yaml"
+    study.write_text("""\
+name: tiny-search
+settings: {dataset: digits, model: resnet20, width: 0.25, epochs: 1, schedule: constant,
+           batch_size: 128, device: cpu, train_subset: 200, rule: auglocal}
+search:
+  sampler: nsga2
+  objectives: [best_val_acc, peak_memory_bytes_max]
+  space:
+    aux_depth: {low: 1, high: 3}
+    lr: {low: 0.01, high: 0.2, log: true}
+  n_trials: 2
+seeds: [0]
+""")
+    code, out, err = run(capsys, "run", str(study), "--quiet")
+    assert code == 0, err
+    assert "2/2 done" in out
+    code, out, _ = run(capsys, "status", str(study))
+    assert "2 done" in out
