@@ -3,7 +3,7 @@ the heartbeat it leaves on its running trial, how Ctrl-C stops it cleanly, and t
 point of the worker processes that `ablate run --jobs N` starts.
 
 Optuna's own heartbeat exists only for RDB storages, so workers keep their own in the
-trial's user attributes; `ablate.study` reads them to find trials whose worker died.
+trial's user attributes; `ablate.study.attempts` reads them to find trials whose worker died.
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def worker_main(payload: dict, events, stop) -> None:
     import torch
 
     torch.set_num_threads(payload["threads"])
-    from . import study
+    from .study.workers import work_in_process
 
     try:
-        study.work_in_process(payload, events.put, stop.is_set)
+        work_in_process(payload, events.put, stop.is_set)
     except KeyboardInterrupt:
         return  # asked to stop: the interrupted trial is recorded, the parent reports it
     except Exception as err:

@@ -1,0 +1,29 @@
+"""What became of one claimed trial, as worker processes report it to the parent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .text import duration
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What became of one claimed trial (sent from worker processes to the parent)."""
+
+    key: str
+    label: str  # "rule=bp,aux_depth=1 seed 0"
+    number: int  # Optuna trial number
+    status: str  # "finished" | "failed" | "pruned" | "duplicate" | "interrupted" | "lost"
+    reason: str = ""
+    value: float | None = None  # the (first) objective
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+
+    def line(self, done: int, total: int) -> str:
+        head = f"[{done}/{total}] {self.label} ({self.key}, trial {self.number})"
+        resumed = f", resumed after epoch {self.resumed_from_epoch}" if self.resumed_from_epoch else ""
+        if self.status == "finished":
+            value = "" if self.value is None else f": objective {self.value:.4g}"
+            return f"{head} finished{value} in {duration(self.seconds)}{resumed}"
+        return f"{head} {self.status}: {self.reason}"

@@ -1,0 +1,251 @@
+"""One process's connection to a study, and the loop that claims and trains its trials.
+
+Every trial of the spec (cell × seed, `Trial.key`) is one Optuna trial with the user
+attribute "trial_key"; no sampler is involved. `ablate run` enqueues a WAITING trial for
+every key that has none yet, and workers claim WAITING trials by moving them to RUNNING
+through the storage, which succeeds for exactly one caller (a row lock in an RDB, the
+order of the log in a journal). Two processes that enqueue the same missing key at the
+same moment leave two WAITING trials; a worker that claims one while another trial of
+its key is finished, or running with a lower number, marks its own FAIL with user
+attribute "duplicate_of" and moves on. Status and counts ignore duplicates.
+
+Every `ablate run`, and every worker between two trials, fails running trials whose
+worker is gone (reason "worker died (pid N on HOST)"), ends their MLflow runs as KILLED
+and enqueues their keys again with "resume_from" = their checkpoint folder
+(<study dir>/checkpoints/<key>/), so the new attempt continues from the last finished
+epoch. Search studies ask the sampler for new trials until the budget is spent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from ..errors import UserInputError
+from ..spec import StudySpec
+from ..tracking import Tracker, run_name
+from .attempts import STALE_AFTER_S, attempts_by_slot, is_duplicate, resumable, slot, staleness
+from .optimizer import open_study, suggest
+from .outcome import TrialOutcome
+from .storage import open_storage
+from .text import one_line
+from .training import TrialTakenOver, train_claimed
+
+HEARTBEAT_S = 10.0
+
+
+class Session:
+    """One process's connection to a study: its Optuna storage and MLflow tracker, and
+    the loop that claims and trains trials until none is left."""
+
+    def __init__(self, spec: StudySpec, storage_url: str, tracking_uri: str, *, parent_id: str | None = None,
+                 stale_after_s: float = STALE_AFTER_S, sampler_seed: int | None = None,
+                 should_stop: Callable[[], bool] = lambda: False):
+        self.spec = spec
+        self.should_stop = should_stop
+        self.notify: Callable[[str], None] = lambda text: None  # stale trials found between trials
+        self.on_epoch: Callable[[], None] = lambda: None
+        self.storage_url = storage_url
+        self.stale_after_s = stale_after_s
+        self.heartbeat_s = min(HEARTBEAT_S, stale_after_s / 4)
+        self.storage = open_storage(storage_url)
+        seed = spec.seeds[0] if sampler_seed is None else sampler_seed
+        self.study = open_study(self.storage, storage_url, spec, seed)
+        self.study_id = self.storage.get_study_id_from_name(spec.name)
+        self.tracker = Tracker(tracking_uri, spec.experiment)
+        self.parent_id = parent_id or self.tracker.parent_run_id(spec.name)
+        self.trials_by_key = {trial.key: trial for trial in spec.trials}
+
+    # ---------------------------------------------------------------- storage helpers
+    def all_trials(self) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(self.study_id, deepcopy=False)
+
+    def set_attrs(self, trial: FrozenTrial, attrs: dict) -> None:
+        try:
+            for key, value in attrs.items():
+                self.storage.set_trial_user_attr(trial._trial_id, key, value)
+        except UpdateFinishedTrialError:
+            raise TrialTakenOver(f"trial {trial.number} was ended by another process (its worker was "
+                                 "taken for dead)") from None
+
+    def end(self, trial: FrozenTrial, state: TrialState, attrs: dict, values: list[float] | None = None) -> bool:
+        """Write `attrs`, then finish the trial; False if another process finished it first."""
+        try:
+            self.set_attrs(trial, attrs)
+            if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                return False
+            self.study.tell(trial.number, values=values, state=state)
+        except (TrialTakenOver, UpdateFinishedTrialError):
+            return False
+        return True
+
+    def checkpoint_dir(self, slot: str) -> Path:
+        return self.spec.directory / "checkpoints" / slot
+
+    def stop_if_asked(self) -> None:
+        if self.should_stop():
+            raise KeyboardInterrupt
+
+    # ---------------------------------------------------------------- maintenance
+    def fail_stale(self) -> list[str]:
+        """Fail RUNNING trials whose worker is gone and end their MLflow runs; one note each."""
+        now = time.time()
+        notes, run_ids = [], []
+        for trial in self.all_trials():
+            if trial.state != TrialState.RUNNING:
+                continue
+            reason = staleness(trial, now, self.stale_after_s)
+            if reason is None:
+                continue
+            if not self.end(trial, TrialState.FAIL, {"reason": reason, "interrupted": "died"}):
+                continue  # another process failed it (or it finished) in the meantime
+            key = trial.user_attrs.get("trial_key", slot(trial))
+            notes.append(f"trial {trial.number} ({key}): {reason}; it will resume from its checkpoint")
+            if "mlflow_run_id" in trial.user_attrs:
+                run_ids.append(trial.user_attrs["mlflow_run_id"])
+        if run_ids:
+            running = {run["run_id"] for run in self.tracker.running_trial_runs(self.spec.name)}
+            for run_id in run_ids:
+                if run_id in running:
+                    self.tracker.terminate_run(run_id, "killed", "the process training this trial died")
+        return notes
+
+    def end_orphan_runs(self) -> list[str]:
+        """End RUNNING MLflow runs that no live trial owns (a worker killed between starting
+        its run and recording the run's id). MLflow is read before Optuna: a run that a
+        live worker just started already has its RUNNING trial in the storage."""
+        owned: dict[str, set] = {}
+
+        def is_alive(trial_key: str, run_id: str) -> bool:
+            if not owned:
+                now, trials = time.time(), self.all_trials()
+                owned["known"] = {t.user_attrs.get("mlflow_run_id") for t in trials}
+                live = [t for t in trials if t.state == TrialState.COMPLETE or (
+                    t.state == TrialState.RUNNING and staleness(t, now, self.stale_after_s) is None)]
+                owned["protected"] = {t.user_attrs.get("mlflow_run_id") for t in live}
+                owned["live_keys"] = {t.user_attrs.get("trial_key") for t in live if t.state == TrialState.RUNNING}
+            return run_id in owned["protected"] or (run_id not in owned["known"] and trial_key in owned["live_keys"])
+
+        ended = self.tracker.mark_stale_runs(self.spec.name, is_alive)
+        return [f"MLflow run {run_id} had no live trial; ended as KILLED" for run_id in ended]
+
+    def enqueue_missing(self, retry_failed: bool = False) -> None:
+        """Queue what should train and is neither queued, running nor done: new keys,
+        interrupted attempts (to resume) and, with retry_failed, failed keys."""
+        attempts = attempts_by_slot(self.all_trials())
+        if self.spec.search is None:
+            for key, trial in self.trials_by_key.items():
+                fresh = {"trial_key": key, "slot": key, "cell_id": trial.cell_id, "seed": trial.seed}
+                attrs = self._next_attempt(attempts.get(key, []), fresh, retry_failed)
+                if attrs is not None:
+                    self.study.enqueue_trial({}, user_attrs=attrs)
+            return
+        for tries in attempts.values():
+            first = tries[0].user_attrs
+            fresh = {k: first[k] for k in ("trial_key", "slot", "cell_id", "seed") if k in first}
+            attrs = self._next_attempt(tries, fresh, retry_failed)
+            if attrs is not None and tries[-1].params:
+                self.study.enqueue_trial(dict(tries[-1].params), user_attrs=attrs)
+
+    def _next_attempt(self, tries: list[FrozenTrial], fresh: dict, retry_failed: bool) -> dict | None:
+        if not tries:
+            return fresh
+        states = {t.state for t in tries}
+        if states & {TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING}:
+            return None
+        last = tries[-1]
+        if last.user_attrs.get("interrupted") and (resumable(tries) or retry_failed):
+            resume_from = last.user_attrs.get("checkpoint_dir") or str(self.checkpoint_dir(fresh["slot"]))
+            return {**fresh, "resume_from": resume_from}
+        return fresh if retry_failed else None
+
+    # ---------------------------------------------------------------- the loop
+    def work(self, emit: Callable[[TrialOutcome], None], retry_failed: bool = False) -> None:
+        """Train trials until nothing is left to claim (grid) or the budget is spent (search)."""
+        next_trial = self._next_grid_trial if self.spec.search is None else self._next_search_trial
+        first = True
+        while True:
+            self.stop_if_asked()
+            for note in self.fail_stale():
+                self.notify(note)
+            self.enqueue_missing(retry_failed and first)
+            first = False
+            if not next_trial(emit):
+                return
+
+    def _next_grid_trial(self, emit: Callable[[TrialOutcome], None]) -> bool:
+        """Claim and train one queued trial; False when none is left."""
+        claimed = self._claim()
+        if claimed is None:
+            return False
+        trial = self.trials_by_key[claimed.user_attrs["trial_key"]]
+        duplicate = self._duplicate_of(claimed)
+        if duplicate is not None:
+            reason = self._give_up_duplicate(claimed, duplicate)
+            emit(TrialOutcome(trial.key, run_name(trial.factors, trial.seed), claimed.number, "duplicate", reason))
+            return True
+        emit(train_claimed(self, claimed, trial))
+        return True
+
+    def _next_search_trial(self, emit: Callable[[TrialOutcome], None]) -> bool:
+        """Ask the sampler (or take a queued point) and train it; False when the budget is spent."""
+        trials = self.all_trials()
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        used = len({slot(t) or f"#{t.number}" for t in trials if not is_duplicate(t)})
+        if not waiting and used >= self.spec.search.n_trials:
+            return False
+        asked = self.study.ask()
+        claimed = self.storage.get_trial(
+            self.storage.get_trial_id_from_study_id_trial_number(self.study_id, asked.number))
+        point = slot(claimed) or f"trial-{claimed.number}"  # a new point, or a requeued one's slot
+        duplicate = self._duplicate_of(claimed) if slot(claimed) else None
+        if duplicate is not None:
+            self._give_up_duplicate(claimed, duplicate)
+            return True
+        values = {key: suggest(asked, key, param) for key, param in self.spec.search.params.items()}
+        try:
+            trial = self.spec.trial(values, self.spec.seeds[0])
+        except UserInputError as err:
+            reason = f"sampled settings cannot be trained: {one_line(err)}"
+            self.end(claimed, TrialState.FAIL, {"slot": point, "reason": reason})
+            emit(TrialOutcome(point, str(values), claimed.number, "failed", reason))
+            return True
+        self.set_attrs(claimed, {"slot": point, "trial_key": trial.key, "cell_id": trial.cell_id,
+                                 "seed": trial.seed})
+        emit(train_claimed(self, self.storage.get_trial(claimed._trial_id), trial, asked))
+        return True
+
+    # ---------------------------------------------------------------- claiming
+    def _claim(self) -> FrozenTrial | None:
+        """Move one WAITING trial of this spec to RUNNING; None when none is left."""
+        for trial in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.WAITING,)):
+            if trial.user_attrs.get("trial_key") not in self.trials_by_key:
+                continue  # queued by a version of the study file that had this key
+            try:
+                if self.storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+                    return self.storage.get_trial(trial._trial_id)
+            except UpdateFinishedTrialError:
+                continue
+        return None
+
+    def _duplicate_of(self, claimed: FrozenTrial) -> FrozenTrial | None:
+        """Another attempt at the same key that is finished, or running with a lower number."""
+        now = time.time()
+        for other in attempts_by_slot(self.all_trials()).get(slot(claimed), []):
+            if other.number == claimed.number:
+                continue
+            if other.state == TrialState.COMPLETE:
+                return other
+            if (other.state == TrialState.RUNNING and other.number < claimed.number
+                    and staleness(other, now, self.stale_after_s) is None):
+                return other
+        return None
+
+    def _give_up_duplicate(self, claimed: FrozenTrial, duplicate: FrozenTrial) -> str:
+        reason = f"duplicate of trial {duplicate.number}"
+        self.end(claimed, TrialState.FAIL, {"duplicate_of": duplicate.number, "reason": reason})
+        return reason

@@ -1,0 +1,82 @@
+"""Worker processes of `ablate run --jobs N`: the parent starts and watches them, each
+trains trials through its own session (entry point: `ablate.worker.worker_main`)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from collections.abc import Callable
+
+import optuna
+
+from ..worker import torch_threads, worker_main
+from .display import Display
+from .outcome import TrialOutcome
+from .progress import snapshot
+from .session import Session
+
+
+def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
+    """The body of a worker process: connect to the study and train until done."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    session = Session(payload["spec"], payload["storage"], payload["tracking_uri"],
+                      parent_id=payload["parent_id"], stale_after_s=payload["stale_after_s"],
+                      sampler_seed=payload["sampler_seed"], should_stop=should_stop)
+    session.notify = lambda text: send(("note", text))
+    session.work(lambda outcome: send(("outcome", outcome)))
+
+
+def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display,
+                collect: Callable[[TrialOutcome], None], note: Callable[[str], None]) -> None:
+    """Start `jobs` spawned worker processes and show their progress until all stop,
+    passing on their notes and a note for each worker that crashed. The first Ctrl-C
+    (`session.should_stop`) asks the workers to stop after their current epoch; a second
+    terminates them (their trials resume in the next run)."""
+    context = multiprocessing.get_context("spawn")
+    events, stop = context.Queue(), context.Event()
+    base_seed = session.spec.seeds[0]
+    procs = []
+    for index in range(jobs):
+        payload = {"spec": session.spec, "storage": session.storage_url, "tracking_uri": tracking_uri,
+                   "parent_id": session.parent_id, "stale_after_s": session.stale_after_s,
+                   "threads": torch_threads(jobs), "sampler_seed": base_seed + 1000 * (index + 1)}
+        procs.append(context.Process(target=worker_main, args=(payload, events, stop), name=f"ablate-worker-{index}"))
+    for proc in procs:
+        proc.start()
+    crashed = set()
+
+    def handle(event: tuple) -> None:
+        if event[0] == "outcome":
+            collect(event[1])
+        elif event[0] == "note":
+            note(event[1])
+        elif event[0] == "crashed":
+            crashed.add(event[1])
+            note(f"worker pid {event[1]} stopped: {event[2]}")
+
+    try:
+        while any(proc.is_alive() for proc in procs):
+            if session.should_stop():
+                stop.set()
+            try:
+                handle(events.get(timeout=0.5))
+            except queue.Empty:
+                pass
+            display.refresh(lambda: snapshot(session))
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.terminate()
+        raise
+    finally:
+        while True:
+            try:
+                handle(events.get_nowait())
+            except queue.Empty:
+                break
+        for proc in procs:
+            proc.join()
+    if session.should_stop():
+        raise KeyboardInterrupt
+    for proc in procs:
+        if proc.exitcode != 0 and proc.pid not in crashed:
+            note(f"worker pid {proc.pid} exited with code {proc.exitcode}")
