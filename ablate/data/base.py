@@ -3,10 +3,11 @@ a loader promises."""
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -38,17 +39,35 @@ class DataInfo:
     test_size: int  # the official test set, evaluated separately and never selected on
 
 
-class Loader(Protocol):
-    """An iterable of (x float32 normalised, y int64) batches, both on the training device."""
+class Loader(abc.ABC):
+    """An iterable of (x float32 normalised, y int64) batches, both on the training device.
 
-    num_examples: int
-    epoch: int  # the epoch the next pass runs as
+    Each pass runs as `epoch` and then advances it, so a loop that never calls
+    set_epoch still sees a new order every epoch; `set_epoch(e)` makes the next pass
+    epoch e (how a resumed run continues where it stopped)."""
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    batch_size: int
+    drop_last: bool
+    epoch: int = 0  # the epoch the next pass runs as
 
-    def __len__(self) -> int: ...
+    @property
+    @abc.abstractmethod
+    def num_examples(self) -> int: ...
 
-    def set_epoch(self, epoch: int) -> None: ...
+    @abc.abstractmethod
+    def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_examples, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch `epoch`."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return self._batches(epoch)
 
 
 @dataclass

@@ -10,12 +10,12 @@ from typing import Callable, Iterator
 
 import torch
 
-from .base import epoch_seed
+from .base import Loader, epoch_seed
 
 Augmentation = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
-class DeviceLoader:
+class DeviceLoader(Loader):
     """Batches (x, y) of `images` (N, C, H, W; uint8 0..255 or float in [0, 1]) and
     `labels` (N,), both already on the device that x and y are yielded on.
 
@@ -57,18 +57,6 @@ class DeviceLoader:
     @property
     def num_examples(self) -> int:
         return self.images.shape[0]
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.num_examples, self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next pass epoch `epoch`."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
-        return self._batches(epoch)
 
     def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator(device=self.device)

@@ -8,10 +8,10 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .base import epoch_seed
+from .base import Loader, epoch_seed
 
 
-class StreamLoader:
+class StreamLoader(Loader):
     """Batches (x, y) of a map-style `dataset` of (normalised image tensor, label) pairs,
     on `device`.
 
@@ -38,18 +38,6 @@ class StreamLoader:
     @property
     def num_examples(self) -> int:
         return len(self.dataset)
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.num_examples, self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next pass epoch `epoch`."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
-        return self._batches(epoch)
 
     def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator()
