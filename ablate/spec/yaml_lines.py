@@ -76,7 +76,7 @@ _StudyLoader.add_implicit_resolver(
 def read_with_lines(path: Path, file: str) -> tuple[object, Source]:
     """The document in the study file at `path` (shown to the user as `file`) and its Source."""
     if not path.exists():
-        raise SpecError("no such study file", file=file)
+        raise SpecError("no such study file; check the path (shipped studies are under studies/)", file=file)
     if path.is_dir():
         raise SpecError("is a folder; give a study's .yaml file", file=file)
     try:
