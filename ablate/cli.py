@@ -261,6 +261,15 @@ def report(study, overrides, tracking_uri, fmt, out):
     click.echo(f"tables and plots: {out_dir}", err=True)
 
 
+def _add_analyze() -> None:
+    from .cli_analyze import analyze
+
+    cli.add_command(analyze)
+
+
+_add_analyze()
+
+
 @contextlib.contextmanager
 def _stop_on_first_interrupt(trainer):
     """First Ctrl-C: stop after the current step (the last epoch's checkpoint is kept);

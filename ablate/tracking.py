@@ -102,6 +102,7 @@ def _open_client(tracking_uri: str) -> MlflowClient:
     schema migrations break when two processes run them at once, so they take turns."""
     # MLflow prints a run URL (credentials included) to stdout when a REST-store run ends
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # downloads of one checkpoint
     db = _sqlite_path(tracking_uri)
     if db is None:
         return MlflowClient(tracking_uri)
@@ -475,8 +476,8 @@ class TrialRun(Callback):
 # ------------------------------------------------------------------------------ reading
 def finished_trial_runs(tracking_uri: str, experiment: str, study: str | None = None) -> list[dict]:
     """One dict per FINISHED trial run of the experiment (of `study` only, if given):
-    {run_id, name, cell_id, seed, trial_key, factors, params, metrics, status,
-    start_time, end_time}; `metrics` holds each metric's last value. A store or
+    {run_id, name, cell_id, seed, trial_key, factors, params, metrics, tags, status,
+    mlflow_status, start_time, end_time}; `metrics` holds each metric's last value. A store or
     experiment that does not exist yet has no runs (and is not created)."""
     db = _sqlite_path(tracking_uri)
     if db is not None and not db.exists():
@@ -488,28 +489,83 @@ def finished_trial_runs(tracking_uri: str, experiment: str, study: str | None = 
     runs = _search_all(client, found.experiment_id,
                        f"tags.`ablate.role` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'",
                        order_by=["attributes.start_time ASC"])
-    out = []
-    for run in runs:
-        tags = run.data.tags
-        if study is not None and tags.get("ablate.study") != study:
-            continue
-        out.append({
-            "run_id": run.info.run_id,
-            "name": run.info.run_name,
-            "cell_id": tags["ablate.cell_id"],
-            "seed": int(tags["ablate.seed"]),
-            "trial_key": tags["ablate.trial_key"],
-            "factors": json.loads(tags.get("ablate.factors", "{}")),
-            "params": dict(run.data.params),
-            "metrics": dict(run.data.metrics),
-            "status": tags.get("ablate.status", "finished"),
-            "start_time": run.info.start_time,
-            "end_time": run.info.end_time,
-        })
-    return out
+    return [_run_record(run) for run in runs
+            if study is None or run.data.tags.get("ablate.study") == study]
+
+
+def _run_record(run) -> dict:
+    tags = run.data.tags
+    return {
+        "run_id": run.info.run_id,
+        "name": run.info.run_name,
+        "cell_id": tags.get("ablate.cell_id"),
+        "seed": int(tags["ablate.seed"]) if "ablate.seed" in tags else None,
+        "trial_key": tags.get("ablate.trial_key"),
+        "factors": json.loads(tags.get("ablate.factors", "{}")),
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "tags": dict(tags),
+        "status": tags.get("ablate.status", "finished"),
+        "mlflow_status": run.info.status,
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+    }
 
 
 def metric_history(tracking_uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
-    """(step, value) of one metric of one run, by step (e.g. test_acc per epoch)."""
-    history = _open_client(tracking_uri).get_metric_history(run_id, key)
-    return sorted((m.step, m.value) for m in history if not math.isnan(m.value))
+    """(step, value) of one metric of one run, by step (e.g. test_acc per epoch); a step
+    logged more than once (a resumed trial, a repeated analysis) keeps its latest value."""
+    latest = {}
+    for m in sorted(_open_client(tracking_uri).get_metric_history(run_id, key), key=lambda m: m.timestamp):
+        latest[m.step] = m.value
+    return sorted((step, value) for step, value in latest.items() if not math.isnan(value))
+
+
+# ------------------------------------------------------------------------------ analyses
+CHECKPOINT_ARTIFACT = "checkpoint/final.pt"
+
+
+def trial_run(tracking_uri: str, run_id: str) -> dict:
+    """The record of one run by id (as `finished_trial_runs` gives them), whatever its status."""
+    try:
+        return _run_record(_open_client(tracking_uri).get_run(run_id))
+    except MlflowException:
+        raise TrackingError(f"no MLflow run {run_id!r} in {mask_url(tracking_uri)}; check the run id "
+                            "(the MLflow UI shows it) or --tracking-uri") from None
+
+
+def load_checkpoint(tracking_uri: str, run_id: str) -> dict:
+    """A finished trial's final weights and settings: {"model": state_dict, "config": flat}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = _open_client(tracking_uri).download_artifacts(run_id, CHECKPOINT_ARTIFACT, tmp)
+        except (MlflowException, OSError):
+            raise TrackingError(f"run {run_id} has no {CHECKPOINT_ARTIFACT}: only a trial that finished "
+                                "training keeps its weights; pick a finished run") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def log_analysis(tracking_uri: str, run_id: str, *, series: dict[str, Iterable[float]], files: Iterable[Path],
+                 artifact_path: str, tags: dict) -> None:
+    """Add an analysis to a (finished) run: each series as one metric with step = the
+    representation's index, the files under `artifact_path`, and `tags`."""
+    client = _open_client(tracking_uri)
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), timestamp, step)
+               for key, values in series.items() for step, value in enumerate(values)]
+    for chunk in _chunks(metrics, _MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=chunk)
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path)
+    set_run_tags(tracking_uri, run_id, tags)
+
+
+def set_run_tags(tracking_uri: str, run_id: str, tags: dict) -> None:
+    if tags:
+        _open_client(tracking_uri).log_batch(run_id, tags=_tags(tags))
+
+
+def download_artifacts(tracking_uri: str, run_id: str, path: str, destination: str | Path) -> Path:
+    """Copy a run's artifact file or folder `path` into `destination`; its local path."""
+    Path(destination).mkdir(parents=True, exist_ok=True)
+    return Path(_open_client(tracking_uri).download_artifacts(run_id, path, str(destination)))

@@ -99,6 +99,38 @@ def feature_space_linear_cka(x: Features, y: Features, debiased: bool = False) -
     return _cka_from_hsic(scaled_hsic(x, y), scaled_hsic(x, x), scaled_hsic(y, y))
 
 
+def cka_matrix(features_a: Sequence[Features], features_b: Sequence[Features] | None = None,
+               debiased: bool = False) -> np.ndarray:
+    """Full-batch linear CKA between every representation of A and every one of B (of A
+    itself when None): each centered n × n Gram matrix is computed once and all of them
+    are held at the same time, so memory grows as n² times the number of representations
+    (MinibatchCKA is the streaming alternative). NaN, with a warning, where undefined."""
+    grams_a = _centered_grams(features_a, "features_a", debiased)
+    grams_b = grams_a if features_b is None else _centered_grams(features_b, "features_b", debiased)
+    if grams_b.shape[1] != grams_a.shape[1]:
+        raise CKAError("features_a and features_b must describe the same examples")
+    cross = (grams_a @ grams_b.T).cpu().numpy()
+    denominator = np.outer(grams_a.square().sum(1).cpu().numpy(), grams_b.square().sum(1).cpu().numpy())
+    undefined = ~(denominator > 0)
+    if undefined.any():
+        warnings.warn(f"{int(undefined.sum())} representation pair(s) have HSIC(K,K)·HSIC(L,L) ≤ 0 "
+                      "(a constant or degenerate representation); their CKA is NaN",
+                      CKAUndefinedWarning, stacklevel=2)
+    return cross / np.sqrt(np.where(undefined, np.nan, denominator))
+
+
+def _centered_grams(features: Sequence[Features], name: str, debiased: bool) -> torch.Tensor:
+    """(representations, n²): each representation's centered Gram matrix, flattened."""
+    matrices = [_as_matrix(f, name) for f in features]
+    if not matrices:
+        raise CKAError(f"{name} holds no representations")
+    n = matrices[0].shape[0]
+    if any(m.shape[0] != n for m in matrices):
+        raise CKAError(f"the representations in {name} hold different numbers of examples")
+    _require_examples(n, debiased)
+    return torch.stack([_center_gram(m @ m.T, debiased).flatten() for m in matrices])
+
+
 class MinibatchCKA:
     """Streaming debiased linear CKA between every layer of network A and every layer of
     network B (or of A itself when `num_layers_b` is None), after Nguyen, Raghu & Kornblith

@@ -33,6 +33,7 @@ from scipy import stats
 from .. import tracking
 from ..errors import UserInputError
 from ..files import write_text_atomic
+from .layer_curves import layer_curves, write_layer_curves
 
 FORMATS = ("markdown", "csv", "latex")
 FILE_NAMES = {"markdown": "report.md", "csv": "report.csv", "latex": "report.tex"}
@@ -220,6 +221,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     fmt: str = "markdown"
     files: list[Path] = field(default_factory=list)  # tables and plots written to out_dir
+    figures: list[tuple[str, Path]] = field(default_factory=list)  # per-layer analyses, linked in markdown
 
     @property
     def text(self) -> str:
@@ -286,9 +288,18 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     uri = tracking.resolve_tracking_uri(spec, tracking_uri)
     runs = tracking.finished_trial_runs(uri, spec.experiment, study=spec.name)
     grid = bool(spec.trials)
-    return build_report(runs, study=spec.name, cells=spec.cells() if grid else None,
-                        seeds=spec.seeds if grid else None, reference=reference or spec.reference,
-                        out_dir=out_dir if out_dir is not None else Path(spec.directory) / "report", fmt=fmt)
+    out_dir = Path(out_dir) if out_dir is not None else Path(spec.directory) / "report"
+    report = build_report(runs, study=spec.name, cells=spec.cells() if grid else None,
+                          seeds=spec.seeds if grid else None, reference=reference or spec.reference,
+                          out_dir=out_dir, fmt=fmt)
+    latest, _ = _latest_per_trial(runs)
+    per_cell = [(cell.cell_id, cell.label, [r for r in latest if r["cell_id"] == cell.cell_id
+                                            and r["seed"] in cell.seeds]) for cell in report.cells]
+    report.figures = write_layer_curves(layer_curves(uri, per_cell), out_dir, spec.name)
+    if report.figures:  # the markdown now links the figures
+        write_report_files(report, out_dir)
+        report.files += [path for _, path in report.figures]
+    return report
 
 
 def write_report_files(report: Report, out_dir: Path) -> list[Path]:
@@ -363,6 +374,10 @@ def to_markdown(report: Report) -> str:
     ]
     lines += ["| " + " | ".join(map(escape, row)) + " |" for row in rows]
     lines += [""] + [f"- {note}" for note in report.notes]
+    if report.figures:
+        lines += ["", "Per-layer analyses (mean ± std over seeds):", ""]
+        lines += [f"![{title}]({path.name})" if path.suffix == ".png" else f"- {title}: [{path.name}]({path.name})"
+                  for title, path in report.figures]
     return "\n".join(lines).rstrip() + "\n"
 
 

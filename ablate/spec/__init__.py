@@ -44,6 +44,7 @@ import os
 import re
 from pathlib import Path
 
+from .analysis import read_analysis, reference_trials
 from .cells import Trial, cell_id, plan_of
 from .dry_run import describe_plan, render_dry_run
 from .grid import expand, read_cells, read_grid, read_ties
@@ -106,12 +107,19 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
     else:
         trials = expand(source, fixed, grid, ties, cells, varied, seeds)
     tracking = _tracking(source, data.get("tracking"))
+    analysis = read_analysis(source, data.get("analysis"))
+    if analysis is not None and analysis.cka is not None and search is not None:
+        raise source.error(("analysis", "cka"), "a search has no fixed cells to name a CKA reference by; "
+                                                "remove 'cka' (probes work) or list the cells")
+    references, added = reference_trials(source, analysis, fixed, trials, varied, ties)
+    trials = added + trials  # reference cells the grid does not list train first
     spec = StudySpec(
         name=name, path=path.resolve(), directory=path.resolve().parent / "runs" / name,
         fixed={k: g.value for k, g in fixed.items()}, factors=varied, seeds=seeds, trials=trials,
         search=search, storage=_optional_text(source, data, ("storage",)),
         tracking_uri=tracking.get("uri"), experiment=tracking.get("experiment") or name,
-        reference=None, analysis=_analysis(source, data.get("analysis")), overrides=dict(overrides or {}))
+        reference=None, analysis=analysis, references=references,
+        added_cells=frozenset(t.cell_id for t in added), overrides=dict(overrides or {}))
     reference = _reference(source, data.get("report"), spec)
     return dataclasses.replace(spec, reference=reference)
 
@@ -151,12 +159,6 @@ def _tracking(source: Source, tracking) -> dict:
     tracking = source.mapping(tracking, ("tracking",), "tracking")
     source.check_keys(tracking, ("tracking",), TRACKING_KEYS, "tracking")
     return {key: _optional_text(source, tracking, ("tracking", key)) for key in TRACKING_KEYS}
-
-
-def _analysis(source: Source, analysis) -> dict | None:
-    if analysis is None:
-        return None
-    return dict(source.mapping(analysis, ("analysis",), "analysis"))
 
 
 def _reference(source: Source, report, spec: StudySpec) -> dict | None:

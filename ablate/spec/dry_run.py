@@ -25,12 +25,30 @@ def render_dry_run(spec: StudySpec) -> str:
                  f"seeds {', '.join(map(str, spec.seeds))}")
     if spec.reference:
         lines.append("  reference: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.reference.items()))
+    lines += _render_analysis(spec)
     configs = {trial.cell_id: trial.config for trial in spec.trials}
     for identity, factors in cells:
         described = " ".join(f"{k}={_plain(v)}" for k, v in factors.items()) or "(settings only)"
-        lines.append(f"cell {identity}  {described}")
+        note = "  (added: the CKA reference)" if identity in spec.added_cells else ""
+        lines.append(f"cell {identity}  {described}{note}")
         lines.append(f"  plan: {describe_plan(configs[identity])}")
     return "\n".join(lines)
+
+
+def _render_analysis(spec: StudySpec) -> list[str]:
+    analysis = spec.analysis
+    if analysis is None:
+        return []
+    lines = []
+    if analysis.probes is not None:
+        p = analysis.probes
+        lines.append(f"  analysis: linear probes on every layer ({p.reduction}, {p.train_examples} training examples)")
+    if analysis.cka is not None:
+        c = analysis.cka
+        reference = " ".join(f"{k}={_plain(v)}" for k, v in c.reference.items())
+        lines.append(f"  analysis: linear CKA to the {reference} trial of the same seed ({c.estimator}, "
+                     f"first {c.samples} test examples, {c.reduction})")
+    return lines
 
 
 def describe_plan(config: TrainConfig) -> str:

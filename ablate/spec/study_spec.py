@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis.settings import AnalysisSettings
 from .cells import Trial, resolve_cell, seeded_trial
 from .search import SearchSpace
 from .settings import Given, check_factor_name, read_given
@@ -25,7 +26,9 @@ class StudySpec:
     tracking_uri: str | None  # MLflow tracking URI; None: the default
     experiment: str
     reference: dict | None  # the report's reference cell, as factor values
-    analysis: dict | None
+    analysis: AnalysisSettings | None  # what to analyse after each trial (the 'analysis:' block)
+    references: dict = field(default_factory=dict)  # trial key -> its CKA reference Trial
+    added_cells: frozenset = frozenset()  # cell ids not in the file, added as CKA references
     overrides: dict = field(default_factory=dict)  # what load_study's caller set over the file
 
     def cells(self) -> list[tuple[str, dict]]:

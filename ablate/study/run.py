@@ -13,6 +13,7 @@ from ..errors import UserInputError
 from ..spec import StudySpec
 from ..tracking import mask_url, resolve_tracking_uri
 from ..worker import StopRequest
+from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S
 from .display import Display
 from .outcome import TrialOutcome
@@ -39,6 +40,7 @@ class RunSummary:
     pending: int = 0  # still to train at the end (failed and not retried excluded)
     failed_total: int = 0  # failed at the end
     notes: list[str] = field(default_factory=list)  # workers that died, runs ended, ...
+    analysed: int = 0  # trials whose analysis ran at the end of this run
     wall_time_s: float = 0.0
 
     def render(self) -> str:
@@ -100,6 +102,7 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
              "(a journal file or a database server does not)")
     if workers > 0:
         _train_pending(session, workers, before, summary, tracking, progress, echo)
+    summary.analysed = analyse_ready(spec, tracking, echo, session.analysed)
     after = snapshot(session)
     summary.done, summary.pending, summary.failed_total = after.done, after.pending, after.failed
     summary.wall_time_s = time.time() - started

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..errors import UserInputError
 from ..spec import StudySpec
 from ..tracking import Tracker, run_name
+from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S, attempts_by_slot, is_duplicate, resumable, slot, staleness
 from .optimizer import open_study, suggest
 from .outcome import TrialOutcome
@@ -59,6 +60,7 @@ class Session:
         self.tracker = Tracker(tracking_uri, spec.experiment)
         self.parent_id = parent_id or self.tracker.parent_run_id(spec.name)
         self.trials_by_key = {trial.key: trial for trial in spec.trials}
+        self.analysed: set[str] = set()  # runs whose analysis this process attempted
 
     # ---------------------------------------------------------------- storage helpers
     def all_trials(self) -> list[FrozenTrial]:
@@ -176,6 +178,7 @@ class Session:
             first = False
             if not next_trial(emit):
                 return
+            analyse_ready(self.spec, self.tracker.tracking_uri, self.notify, self.analysed)
 
     def _next_grid_trial(self, emit: Callable[[TrialOutcome], None]) -> bool:
         """Claim and train one queued trial; False when none is left."""
