@@ -186,11 +186,6 @@ def test_where_results_go(tmp_path):
         "plain", None, None, "plain")
 
 
-def test_analysis_is_kept_as_given(tmp_path):
-    spec = load_study(write(tmp_path, SMALL + "analysis: {probes: [1, 2], anything: {goes: here}}\n"))
-    assert spec.analysis == {"probes": [1, 2], "anything": {"goes": "here"}}
-
-
 def test_exponent_numbers_read_as_numbers(tmp_path):
     spec = load_study(write(tmp_path, settings_plus("  weight_decay: 5e-4")))
     assert spec.trials[0].config.weight_decay == 5e-4

@@ -30,6 +30,9 @@ def read_analysis(source: Source, analysis) -> AnalysisSettings | None:
         error = err.errors()[0]
         path = ("analysis",) + tuple(str(part) for part in error["loc"])
         message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        if error["type"] == "missing":
+            message = f"'{path[-1]}' is required here" + (" (e.g. reference: {rule: bp})" if path[-1] == "reference"
+                                                          else "")
         if error["type"] == "extra_forbidden":
             message = "unknown analysis key" + did_you_mean(path[-1], _KEYS.get(path[-2], ()))
         raise source.error(_known_prefix(source, path), message) from None
@@ -59,6 +62,7 @@ def reference_trials(source: Source, settings: AnalysisSettings | None, fixed: d
         references[trial.key] = reference
         if reference.key not in listed:
             extra.setdefault(reference.key, reference)
+    references.update({key: trial for key, trial in extra.items()})  # an added reference is its own
     return references, tuple(extra.values())
 
 
