@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from . import loader, local_vs_bp
+from . import cka, loader, local_vs_bp
 from .machine import describe_machine, pick_device
 
 # targets on the ratios (issue: training and first benchmarks)
@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per rule")
     parser.add_argument("--loader-images", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's]")
+    parser.add_argument("--cka-sizes", default="10000,50000", help="n of the streaming-only CKA runs")
     parser.add_argument("--json-out", help="also write every figure as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -39,6 +40,8 @@ def main(argv=None) -> int:
     loader_text, loader_row = loader.table(num_images=args.loader_images, batch=args.batch, workers=2,
                                            device=device)
     print(loader_text, "\n", flush=True)
+    cka_text, cka_rows = cka.table(device, tuple(int(n) for n in args.cka_sizes.split(",")))
+    print(cka_text, "\n", flush=True)
 
     missed = []
     if device.type == "cpu":
@@ -53,7 +56,8 @@ def main(argv=None) -> int:
                 missed.append(label)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"machine": describe_machine(device), "local_vs_bp": rows, "loader": loader_row}, f, indent=2)
+            json.dump({"machine": describe_machine(device), "local_vs_bp": rows, "loader": loader_row,
+                       "cka": cka_rows}, f, indent=2)
     return 1 if missed else 0
 
 
