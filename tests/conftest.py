@@ -5,10 +5,12 @@ import os
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 # Tests use tiny tensors: one thread is faster than two, and does not collapse when
 # another process competes for the two cores.
 torch.set_num_threads(1)
+threadpool_limits(1)  # numpy's and scikit-learn's BLAS too (the probes)
 
 REQUIRE_ALL = os.environ.get("ABLATE_REQUIRE_ALL_TESTS") == "1"
 

@@ -62,9 +62,10 @@ def test_quickstart_is_bp_against_auglocal_at_two_depths_times_two_seeds():
 
 def test_depth_decay_varies_tau_only_where_the_depth_decays():
     spec = load_study(STUDIES / "depth_decay.yaml")
-    cells = [factors for _, factors in spec.cells()]
+    cells = [factors for cell, factors in spec.cells() if cell not in spec.added_cells]
     assert len(cells) == 5 * (1 + 2 * 2)
-    assert len(spec.trials) == 25 * 3
+    assert [factors for cell, factors in spec.cells() if cell in spec.added_cells] == [{"rule": "bp"}]  # CKA's
+    assert len(spec.trials) == (25 + 1) * 3
     constant = [f for f in cells if f["decay"] == "constant"]
     assert len(constant) == 5 and all("decay_coeff" not in f for f in constant)
     decaying = [f for f in cells if f["decay"] != "constant"]

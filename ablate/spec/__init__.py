@@ -83,7 +83,10 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
             raise source.error((key,), hint)
 
     name = _name(source, data, path)
+    recorded, overrides = dict(overrides or {}), dict(overrides or {})
     seeds = _seeds(source, data.get("seeds", [0]))
+    if "seeds" in overrides:  # e.g. --set seeds=[0] to try one seed of a study first
+        seeds = _seeds(Source(source.file, {}), overrides.pop("seeds"))
     fixed = read_settings(source, data.get("settings") or {})
     if "search" in data and ("grid" in data or "cells" in data):
         other = "grid" if "grid" in data else "cells"
@@ -94,7 +97,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
     if not grid and not cells and "search" not in data:
         raise source.error((), "the study has no cells; add 'grid:', 'cells:' or 'search:'")
     varied = tuple(dict.fromkeys([*grid, *(k for cell in cells for k in cell)]))
-    fixed.update(read_overrides(source, overrides or {}, varied + searched_keys(data.get("search"))))
+    fixed.update(read_overrides(source, overrides, varied + searched_keys(data.get("search"))))
 
     search = None
     trials: tuple[Trial, ...] = ()
@@ -119,7 +122,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
         search=search, storage=_optional_text(source, data, ("storage",)),
         tracking_uri=tracking.get("uri"), experiment=tracking.get("experiment") or name,
         reference=None, analysis=analysis, references=references,
-        added_cells=frozenset(t.cell_id for t in added), overrides=dict(overrides or {}))
+        added_cells=frozenset(t.cell_id for t in added), overrides=recorded)
     reference = _reference(source, data.get("report"), spec)
     return dataclasses.replace(spec, reference=reference)
 
