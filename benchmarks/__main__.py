@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epoch-images", type=int, default=None,
                         help="(d) images per timed epoch [default: 50000 on a GPU, 256 on a CPU]")
     parser.add_argument("--epoch-batch", type=int, default=None, help="(d) batch [default: 1024 on a GPU, 64 on a CPU]")
+    parser.add_argument("--epoch-repeats", type=int, default=2,
+                        help="(d) timed epochs after the warm-up; the fastest counts")
     parser.add_argument("--compile", action="store_true",
                         help="(d) fast path with torch.compile (on a CPU, inductor compiles for many minutes)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
     if "epoch" in sections:
         default = epoch_time.GPU_SCALE if device.type == "cuda" else epoch_time.CPU_SCALE
         scale = epoch_time.Scale(images=args.epoch_images or default.images, batch=args.epoch_batch or default.batch,
-                                 workers=default.workers)
+                                 workers=default.workers, timed_epochs=args.epoch_repeats)
         if device.type == "cpu":
             print(f"No GPU: epoch benchmark at CPU scale ({scale.images} images, batch {scale.batch}); "
                   "its targets are GPU targets and are not checked here.\n", flush=True)

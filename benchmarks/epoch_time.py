@@ -10,10 +10,11 @@
 
 Both run the same gradient-isolated step (LocalNetwork.train_step) on the same random
 CIFAR-shaped uint8 images, for resnet32 (d=2) and resnet110 (d=3), tau=0.5 linear decay,
-uniform selection, under bp and auglocal. Each configuration runs two epochs and the
-second is timed, so worker start-up of that epoch counts (the released code pays it every
-epoch) but compilation and autotuning do not. Peak memory is measured as everywhere
-(ablate.memory): CUDA max_memory_allocated, CPU bytes held for backward.
+uniform selection, under bp and auglocal. Each configuration runs a warm-up epoch, then
+`timed_epochs` more, and reports the fastest of those (other processes on a shared machine
+only ever add time); worker start-up counts (the released code pays it every epoch),
+compilation and autotuning do not. Peak memory is measured as everywhere (ablate.memory):
+CUDA max_memory_allocated, CPU bytes held for backward.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Scale:
     images: int
     batch: int
     workers: int  # the reference's DataLoader processes
+    timed_epochs: int = 2
 
 
 # CIFAR-10's 50,000 training images at the paper's batch, with the released code's 8 workers
@@ -102,7 +104,11 @@ def reference_epochs(model: str, depth: int, rule: str, images_hwc: np.ndarray, 
     loader = DataLoader(PILImages(images_hwc, labels, pipeline), batch_size=scale.batch, shuffle=True,
                         num_workers=scale.workers, pin_memory=device.type == "cuda")
     _reference_epoch(net, optimizer, loader, device)  # warm-up: cuDNN autotuning, allocator
-    return _reference_epoch(net, optimizer, loader, device)
+    return fastest([_reference_epoch(net, optimizer, loader, device) for _ in range(scale.timed_epochs)])
+
+
+def fastest(epochs: list[Epoch]) -> Epoch:
+    return Epoch(min(e.seconds for e in epochs), max(e.peak_bytes for e in epochs))
 
 
 def _reference_epoch(net, optimizer, loader, device: torch.device) -> Epoch:
@@ -145,7 +151,7 @@ def device_bundle(images_hwc: np.ndarray, labels: np.ndarray, scale: Scale, devi
 
 
 def fast_config(model: str, depth: int, rule: str, scale: Scale, device: torch.device, *, compiled: bool,
-                epochs: int = 2) -> TrainConfig:
+                epochs: int) -> TrainConfig:
     return TrainConfig(**settings(model, depth, rule), dataset="cifar10", batch_size=scale.batch,
                        eval_batch_size=scale.batch, lr=0.01, schedule="constant", epochs=epochs,
                        val_size=0, device=str(device), compile=compiled, **FAST_PATH)
@@ -153,11 +159,12 @@ def fast_config(model: str, depth: int, rule: str, scale: Scale, device: torch.d
 
 def fast_epochs(model: str, depth: int, rule: str, bundle: DataBundle, scale: Scale, device: torch.device,
                 *, compiled: bool) -> Epoch:
-    result = Trainer(fast_config(model, depth, rule, scale, device, compiled=compiled), data=bundle).fit()
+    config = fast_config(model, depth, rule, scale, device, compiled=compiled, epochs=1 + scale.timed_epochs)
+    result = Trainer(config, data=bundle).fit()
     if result["status"] != "finished":
         raise RuntimeError(f"fast path {model} {rule}: {result['message']}")
-    timed = result["history"][-1]  # the second epoch: compilation and autotuning are behind it
-    return Epoch(timed["epoch_time_s"], timed["peak_memory_bytes"])
+    # epoch 1 warms up (compilation, autotuning)
+    return fastest([Epoch(m["epoch_time_s"], m["peak_memory_bytes"]) for m in result["history"][1:]])
 
 
 def host_syncs_per_step(device: torch.device, scale: Scale) -> float | None:
@@ -225,7 +232,7 @@ def table(scale: Scale, device: torch.device, *, compiled: bool) -> tuple[str, d
     fast_settings = ", ".join(f"{k}={v}" for k, v in {**FAST_PATH, "compile": compiled}.items())
     lines = [
         f"One training epoch of {scale.images} random CIFAR-shaped images, batch {scale.batch}; tau=0.5 linear, "
-        f"uniform; second of two epochs timed",
+        f"uniform; fastest of {scale.timed_epochs} epochs after a warm-up epoch",
         f"(a) reference: DataLoader + PIL, {scale.workers} workers, float32, per-batch .item()",
         f"(b) fast path: Trainer, device-resident loader, {fast_settings}",
         "",
