@@ -58,7 +58,9 @@ def overlapped_step(net: LocalNetwork, x: torch.Tensor, y: torch.Tensor, side: t
     if pending is not None:
         pending.backward()
     loss.backward()
-    main.wait_stream(side)  # the optimiser step reads gradients written on side
+    # The optimiser step reads gradients written on side; since the auxiliary nets'
+    # gradients were allocated there, callers synchronise before freeing them (zero_grad).
+    main.wait_stream(side)
 
 
 def _plain_step(net, x, y, side):
