@@ -14,6 +14,14 @@ from .plan import SCHEDULES, STRATEGIES
 
 RULE_NAMES = ("bp", "auglocal", "dgl", "infopro", "predsim")
 
+# Settings that say how to run, not what is trained: left out of study cell ids and of
+# the check that a checkpoint belongs to the run resuming it, so a run keeps its identity
+# on another machine or with these switched. bf16 is not here: it changes the arithmetic.
+# channels_last is not either: it was part of cell ids before this set grew, and the ids
+# of finished studies must not change.
+EXECUTION_ONLY = frozenset({"device", "num_workers", "eval_batch_size", "download", "data_root",
+                            "cudnn_benchmark", "compile"})
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,10 +61,14 @@ class TrainConfig(BaseModel):
     eval_batch_size: int = Field(1024, ge=1)
     seed: int = 0
 
-    # execution
+    # execution (the GPU fast path: bf16, channels_last, cudnn_benchmark, compile; see README "Performance")
     device: str = "auto"
-    bf16: bool = False
-    channels_last: bool = False
+    bf16: bool = Field(False, description="bfloat16 autocast of forward and backward (losses stay float32)")
+    channels_last: bool = Field(False, description="NHWC memory format for the network and its inputs")
+    cudnn_benchmark: bool = Field(False, description="let cuDNN time its convolution algorithms and keep the "
+                                                     "fastest; faster, but not bit-reproducible")
+    compile: bool = Field(False, description="torch.compile each local layer with its auxiliary net, and the "
+                                             "end-to-end head group")
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self):
@@ -67,3 +79,8 @@ class TrainConfig(BaseModel):
     def flat(self) -> dict:
         """Settings as flat JSON-ready values (for logging and run parameters)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model_dump().items()}
+
+
+def what_is_trained(flat: dict) -> dict:
+    """The settings of a flat config that decide what is trained (EXECUTION_ONLY left out)."""
+    return {k: v for k, v in flat.items() if k not in EXECUTION_ONLY}

@@ -44,6 +44,11 @@ class LocalNetwork(nn.Module):
         # to give InfoPro's decoder the image in [0, 1]
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        # The units the step runs: plain objects over the modules above (as modules they
+        # would list every parameter twice in the state dict); deepcopy keeps them shared.
+        layers = backbone.layers
+        self._local_units = [LocalUnit(layers[i], aux_heads[i]) for i in range(plan.num_local)]
+        self._head_unit = HeadUnit(layers[plan.num_local:], backbone.head)
 
     @property
     def num_local(self) -> int:
@@ -68,16 +73,13 @@ class LocalNetwork(nn.Module):
         image = (x * self.std + self.mean).clamp_(0, 1) if needs_image else None
         aux_loss, aux_correct = [], []
         h = x
-        for i, layer in enumerate(self.backbone.layers):
-            h = layer(h)
-            if i < self.num_local:
-                loss_i, logits_i = self.aux_heads[i](h, y, image)
-                loss_i.backward()  # frees layer i's graph now: the memory saving
-                aux_loss.append(loss_i.detach())
-                aux_correct.append((logits_i.detach().argmax(1) == y).sum())
-                h = h.detach()  # gradient isolation
-        logits = self.backbone.head(h)
-        loss = F.cross_entropy(logits, y)
+        for unit in self._local_units:
+            h, loss_i, logits_i = unit(h, y, image)
+            loss_i.backward()  # frees layer i's graph now: the memory saving
+            aux_loss.append(loss_i.detach())
+            aux_correct.append((logits_i.detach().argmax(1) == y).sum())
+            h = h.detach()  # gradient isolation
+        loss, logits = self._head_unit(h, y)
         loss.backward()
         empty = x.new_zeros(0)
         return StepOutput(
@@ -86,3 +88,41 @@ class LocalNetwork(nn.Module):
             aux_loss=torch.stack(aux_loss) if aux_loss else empty,
             aux_correct=torch.stack(aux_correct).float() if aux_correct else empty,
         )
+
+    def compile_step(self, **options) -> None:
+        """Run every unit of `train_step` through torch.compile(**options): each local
+        layer with its auxiliary net, and the head group. Backward calls, detaching and
+        the optimiser stay outside the compiled graphs, so isolation is unchanged."""
+        # All local units share one code object, and dynamo keeps at most
+        # `recompile_limit` variants per code object before it silently runs the rest
+        # eagerly; each unit needs at most two (full and last, smaller batch).
+        limit = max(torch._dynamo.config.recompile_limit, 2 * self.num_local + 2)
+        torch._dynamo.config.recompile_limit = limit
+        self._local_units = [torch.compile(unit, **options) for unit in self._local_units]
+        self._head_unit = torch.compile(self._head_unit, **options)
+
+
+class LocalUnit:
+    """Local layer i and its auxiliary net: (layer output, local loss, auxiliary logits)."""
+
+    def __init__(self, layer: nn.Module, aux_head: nn.Module):
+        self.layer, self.aux_head = layer, aux_head
+
+    def __call__(self, h: torch.Tensor, y: torch.Tensor, image: torch.Tensor | None):
+        h = self.layer(h)
+        loss, logits = self.aux_head(h, y, image)
+        return h, loss, logits
+
+
+class HeadUnit:
+    """The end-to-end head group (layers N..L-1 and the output head): (loss, logits).
+    The loss is float32 whatever the autocast dtype of the logits."""
+
+    def __init__(self, layers: nn.ModuleList, head: nn.Module):
+        self.layers, self.head = layers, head
+
+    def __call__(self, h: torch.Tensor, y: torch.Tensor):
+        for layer in self.layers:
+            h = layer(h)
+        logits = self.head(h)
+        return F.cross_entropy(logits.float(), y), logits

@@ -18,7 +18,8 @@ import torch
 
 from . import memory
 from .build import network_from_config
-from .config import TrainConfig
+from .compiling import compile_network
+from .config import TrainConfig, what_is_trained
 from .data import load_data
 from .engine import LocalNetwork
 from .errors import UserInputError
@@ -49,13 +50,13 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, *, cudnn_benchmark: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    # deterministic where torch allows; kernels without a deterministic version only warn
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    # deterministic where torch allows, unless cuDNN may pick its fastest algorithms
+    torch.backends.cudnn.deterministic = not cudnn_benchmark
+    torch.backends.cudnn.benchmark = cudnn_benchmark
 
 
 def build_optimizer(config: TrainConfig, net: LocalNetwork) -> torch.optim.Optimizer:
@@ -119,11 +120,13 @@ class Trainer:
             num_workers=config.num_workers, batch_size=config.batch_size,
             eval_batch_size=config.eval_batch_size, seed=config.seed,
         )
-        seed_everything(config.seed)
+        seed_everything(config.seed, cudnn_benchmark=config.cudnn_benchmark)
         self.net = network_from_config(config, self.data.info).to(self.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        if config.compile:
+            compile_network(self.net, self.device)
         self.optimizer = build_optimizer(config, self.net)
         self.saved_meter = memory.SavedTensorMeter()
         self.history: list[dict] = []
@@ -143,7 +146,7 @@ class Trainer:
         if path is None or not path.exists():
             return
         state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["config"] != self.config.flat():
+        if what_is_trained(state["config"]) != what_is_trained(self.config.flat()):
             raise CheckpointMismatch(
                 f"{path} holds a run with other settings; delete it or choose another checkpoint directory")
         self.net.load_state_dict(state["model"])

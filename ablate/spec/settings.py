@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import pydantic
 
-from ..config import TrainConfig
+from ..config import EXECUTION_ONLY, TrainConfig
 from .wording import did_you_mean, show, unknown_choice
 from .yaml_lines import Location, Source
 
@@ -35,8 +35,7 @@ DATASET_SHAPES = {
 }
 
 SETTINGS = tuple(k for k in TrainConfig.model_fields if k != "seed")
-# How to run, not what is trained: left out of cell ids, and never a factor.
-EXECUTION_ONLY = frozenset({"device", "num_workers", "eval_batch_size", "download", "data_root"})
+# EXECUTION_ONLY (config.py): how to run, not what is trained; left out of cell ids, and never a factor.
 AUGLOCAL_ONLY = ("aux_depth", "selection", "decay", "decay_coeff")
 IGNORED_BY_RULE = {
     "bp": frozenset(AUGLOCAL_ONLY + ("head_layers",)),
