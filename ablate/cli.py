@@ -244,7 +244,9 @@ def status(study, overrides, storage):
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="write tables and plots here [default: <study dir>/report]")
-def report(study, overrides, tracking_uri, fmt, out):
+@click.option("--results", type=click.Path(dir_okay=False), default=None,
+              help="also put this study's section (markdown, figures linked) into this page, e.g. RESULTS.md")
+def report(study, overrides, tracking_uri, fmt, out, results):
     """Mean ± std over seeds per cell, comparisons with the reference cell, plots."""
     from pathlib import Path
 
@@ -258,6 +260,11 @@ def report(study, overrides, tracking_uri, fmt, out):
     if any(cell.seeds for cell in result.cells):
         tracker = Tracker(resolve_tracking_uri(spec, tracking_uri), spec.experiment, system_metrics=False)
         tracker.log_parent_artifacts(tracker.parent_run_id(spec.name), result.files)
+    if results:
+        from .analysis.results_page import write_results_section
+
+        write_results_section(result, out_dir, Path(results), spec.overrides)
+        click.echo(f"section '{spec.name}' written to {results}", err=True)
     click.echo(f"tables and plots: {out_dir}", err=True)
 
 

@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import math
+import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from scipy import stats
 from .. import tracking
 from ..errors import UserInputError
 from ..files import write_text_atomic
+from .claims import check_claims, render_claims
 from .layer_curves import layer_curves, write_layer_curves
 
 FORMATS = ("markdown", "csv", "latex")
@@ -222,6 +224,8 @@ class Report:
     fmt: str = "markdown"
     files: list[Path] = field(default_factory=list)  # tables and plots written to out_dir
     figures: list[tuple[str, Path]] = field(default_factory=list)  # per-layer analyses, linked in markdown
+    claims: list = field(default_factory=list)  # claims.Claim: the paper's claims checked on these numbers
+    commands: list[str] = field(default_factory=list)  # what reproduces every number
 
     @property
     def text(self) -> str:
@@ -295,11 +299,24 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     latest, _ = _latest_per_trial(runs)
     per_cell = [(cell.cell_id, cell.label, [r for r in latest if r["cell_id"] == cell.cell_id
                                             and r["seed"] in cell.seeds]) for cell in report.cells]
-    report.figures = write_layer_curves(layer_curves(uri, per_cell), out_dir, spec.name)
-    if report.figures:  # the markdown now links the figures
-        write_report_files(report, out_dir)
-        report.files += [path for _, path in report.figures]
+    curves = layer_curves(uri, per_cell)
+    report.figures = write_layer_curves(curves, out_dir, spec.name)
+    report.claims = check_claims(report, curves)
+    report.commands = reproduce_commands(spec)
+    write_report_files(report, out_dir)  # again: the markdown now holds figures, claims and commands
+    report.files += [path for _, path in report.figures]
     return report
+
+
+def reproduce_commands(spec) -> list[str]:
+    """The commands that train and report this study as it was run (overrides included)."""
+    try:
+        path = spec.path.relative_to(Path.cwd())
+    except ValueError:
+        path = spec.path
+    sets = "".join(" --set " + shlex.quote(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
+                   for key, value in spec.overrides.items())
+    return [f"ablate run {path}{sets}", f"ablate report {path}{sets}"]
 
 
 def write_report_files(report: Report, out_dir: Path) -> list[Path]:
@@ -359,7 +376,7 @@ def _table(report: Report, interval: bool) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, link_base: str = "") -> str:
     header, rows = _table(report, interval=True)
     escape = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = [
@@ -374,10 +391,13 @@ def to_markdown(report: Report) -> str:
     ]
     lines += ["| " + " | ".join(map(escape, row)) + " |" for row in rows]
     lines += [""] + [f"- {note}" for note in report.notes]
+    lines += render_claims(report.claims)
     if report.figures:
         lines += ["", "Per-layer analyses (mean ± std over seeds):", ""]
-        lines += [f"![{title}]({path.name})" if path.suffix == ".png" else f"- {title}: [{path.name}]({path.name})"
-                  for title, path in report.figures]
+        lines += [f"![{title}]({link_base}{path.name})" if path.suffix == ".png"
+                  else f"- {title}: [{path.name}]({link_base}{path.name})" for title, path in report.figures]
+    if report.commands:
+        lines += ["", "Reproduce:", "", "```bash", *report.commands, "```"]
     return "\n".join(lines).rstrip() + "\n"
 
 
