@@ -325,3 +325,11 @@ def test_bad_overrides_name_the_override(tmp_path, overrides, problem):
     with pytest.raises(SpecError) as caught:
         load_study(path, overrides)
     assert str(caught.value).startswith(f"{path}: {problem}")
+
+
+def test_seeds_can_be_overridden_to_try_one_seed_first(tmp_path):
+    spec = load_study(write(tmp_path, SMALL), {"seeds": [1], "epochs": 2})
+    assert spec.seeds == (1,) and {t.seed for t in spec.trials} == {1} and spec.fixed["epochs"] == 2
+    assert spec.overrides == {"seeds": [1], "epochs": 2}  # recorded as given (the report's commands)
+    with pytest.raises(SpecError, match="seeds.*listed twice"):
+        load_study(write(tmp_path, SMALL), {"seeds": [0, 0]})
