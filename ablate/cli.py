@@ -229,11 +229,20 @@ def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, qu
 @study_argument
 @set_option
 @storage_option
-def status(study, overrides, storage):
-    """Done / running / failed (with reasons) / pending trials of a study."""
+@tracking_option
+def status(study, overrides, storage, tracking_uri):
+    """Done / running / failed (with reasons) / pending trials of a study, and its analyses."""
     from .study import study_status
 
-    click.echo(study_status(_load(study, overrides), storage=storage).render())
+    spec = _load(study, overrides)
+    click.echo(study_status(spec, storage=storage).render())
+    if spec.analysis is not None:
+        from .study.analyses import analysis_counts
+        from .tracking import resolve_tracking_uri
+
+        counts = analysis_counts(spec, resolve_tracking_uri(spec, tracking_uri))
+        click.echo("analyses of finished trials: " + (", ".join(f"{n} {state}" for state, n in counts.items())
+                                                      or "none finished yet"))
 
 
 @cli.command()

@@ -141,3 +141,9 @@ def test_the_notebooks_run_end_to_end_on_a_study(study, name, monkeypatch):
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "study tiny: 2 finished trials" in printed
+
+
+def test_status_counts_the_analyses(study, capsys):
+    spec, _, _, _ = study
+    assert main(["status", str(spec.path)]) == 0
+    assert "analyses of finished trials: 2 done" in capsys.readouterr().out
