@@ -79,8 +79,8 @@ class PostgresServer:
                         f"--pwfile={password_file}", "--auth=scram-sha-256", "--no-locale", "-E", "UTF8",
                         "--no-sync"], cwd=self.root, check=True, capture_output=True, **self.as_user)
 
-    def url(self, database: str) -> str:
-        return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str, scheme: str = "postgresql") -> str:
+        return f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
         with open(self.root / "server.log", "ab") as log:
@@ -186,7 +186,9 @@ def running_servers(binaries: Path, folder: Path):
         postgres.start()
         for database in ("optuna", "mlflow"):
             postgres.create_database(database)
-        mlflow = MlflowServer(postgres.url("mlflow"), folder / "artifacts", folder / "mlflow-server.log")
+        # the scheme that docker-compose.yml and the README use
+        backend = postgres.url("mlflow", scheme="postgresql+psycopg")
+        mlflow = MlflowServer(backend, folder / "artifacts", folder / "mlflow-server.log")
         yield Servers(postgres, mlflow, postgres.url("optuna"), mlflow.url)
     finally:
         if mlflow is not None:
