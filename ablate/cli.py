@@ -213,7 +213,7 @@ def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, qu
         from .spec import render_dry_run
         from .study import study_status
 
-        click.echo(render_dry_run(spec))
+        click.echo(render_dry_run(spec, storage, tracking_uri))
         counts = study_status(spec, storage=storage).counts()
         click.echo("trials: " + " · ".join(f"{n} {state}" for state, n in counts.items()))
         return

@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import platform
-import re
 import socket
 import subprocess
 import tempfile
@@ -45,7 +44,9 @@ from mlflow.tracking import MlflowClient
 
 from .describe import describe_network, training_flops
 from .errors import UserInputError
+from .outage import Patience, PatientProxy, error_chain
 from .train import Callback, Trainer
+from .urls import database_unreachable, is_database_server, mask_url
 
 # MLflow narrates every store migration and system-metrics monitor start at INFO; a
 # study's own progress display says what matters.
@@ -57,9 +58,7 @@ VERSIONED_PACKAGES = ("ablate", "torch", "torchvision", "optuna", "mlflow")
 MLFLOW_STATUS = {"finished": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "killed": "KILLED"}
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 _MAX_METRICS_PER_BATCH = 1000
-
-# scheme://[user]:PASSWORD@host — the password runs to the last '@' before the path
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>[^\s/]*)@")
+_PARENT_SETTLE_S = 2.0  # longer than a run-creating request takes to commit on a tracking server
 
 
 class TrackingError(UserInputError):
@@ -67,12 +66,6 @@ class TrackingError(UserInputError):
 
 
 # ------------------------------------------------------------------------------ URIs
-def mask_url(text: str) -> str:
-    """`text` with the password of every URL in it replaced by '***'
-    (postgresql://user:pw@host/db → postgresql://user:***@host/db)."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
-
-
 def default_tracking_uri(study_dir: str | Path) -> str:
     """The SQLite database beside the study: never MLflow's deprecated file store."""
     return f"sqlite:///{Path(study_dir).resolve() / 'mlflow.db'}"
@@ -98,23 +91,79 @@ def _default_artifact_location(tracking_uri: str) -> str | None:
 
 
 def _open_client(tracking_uri: str) -> MlflowClient:
-    """An MlflowClient; for SQLite, the first one creates the database, and MLflow's
-    schema migrations break when two processes run them at once, so they take turns."""
+    """An MlflowClient whose every call rides out a short outage of the store (see
+    ablate.outage); for SQLite, the first one creates the database, and MLflow's schema
+    migrations break when two processes run them at once, so they take turns."""
     # MLflow prints a run URL (credentials included) to stdout when a REST-store run ends
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # downloads of one checkpoint
+    # MLflow retries a failed HTTP request for about 4 minutes by itself; a few seconds
+    # of that, then ablate's patience (ABLATE_OUTAGE_S), so the two do not multiply
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    patience = Patience(f"the MLflow tracking store {tracking_uri}", is_tracking_outage)
     db = _sqlite_path(tracking_uri)
     if db is None:
-        return MlflowClient(tracking_uri)
+        return PatientProxy(MlflowClient(tracking_uri), patience)
     import fcntl
 
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.parent / f".{db.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return MlflowClient(tracking_uri)
+            return PatientProxy(MlflowClient(tracking_uri), patience)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def is_tracking_outage(err: BaseException) -> bool:
+    """Whether an MLflow call failed because its store could not be reached: no
+    connection, no answer, too many 5xx answers from a server (its database is down)."""
+    import requests
+    import sqlalchemy.exc
+
+    outages = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError,
+               ConnectionError, TimeoutError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+               sqlalchemy.exc.DisconnectionError)
+    return any(isinstance(cause, outages) for cause in error_chain(err))
+
+
+def check_tracking_reachable(tracking_uri: str, timeout_s: int = 10) -> None:
+    """A TrackingError (one line) unless the tracking store answers: a server gets one
+    cheap request with a short timeout and no retries, a database server one connection.
+    Creates nothing; a SQLite file is created on first use, so it always answers."""
+    if is_database_server(tracking_uri):
+        reason = database_unreachable(tracking_uri)
+    elif tracking_uri.startswith(("http://", "https://")):
+        reason = _server_unreachable(tracking_uri, timeout_s)
+    else:
+        return
+    if reason is not None:
+        raise TrackingError(f"cannot reach the MLflow tracking store {mask_url(tracking_uri)}: {reason}; start it "
+                            "or fix --tracking-uri, ABLATE_TRACKING_URI or 'tracking: uri:' in the study file")
+
+
+def _server_unreachable(tracking_uri: str, timeout_s: int) -> str | None:
+    import requests
+
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    saved = {name: os.environ.get(name) for name in quick}
+    os.environ.update(quick)
+    try:
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
+    except MlflowException as err:
+        causes = list(error_chain(err))
+        if any(isinstance(cause, requests.exceptions.Timeout) for cause in causes):
+            return f"no answer within {timeout_s} s"
+        refused = [c for c in causes if isinstance(c, OSError) and not isinstance(c, requests.RequestException)]
+        text = str(refused[-1]) if refused else err.message
+        return mask_url(" ".join(text.split()))[:300]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return None
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -281,6 +330,9 @@ class Tracker:
             **{t.key: t.value for t in _tags({**_provenance_tags(), **(tags or {})})},
             "ablate.study": study_name, "ablate.role": PARENT_ROLE})
         mine = run.info.run_id
+        # a run becomes visible when its request commits, after the start time its client
+        # gave it: wait out that gap, so that a concurrent creator with an older run is seen
+        time.sleep(0.0 if _sqlite_path(self.tracking_uri) else _PARENT_SETTLE_S)
         keeper = self._parent_runs(study_name)[0].info.run_id
         if keeper != mine:
             self.client.delete_run(mine)

@@ -18,6 +18,20 @@ from pathlib import Path
 HOST = socket.gethostname()
 
 
+def _pid_scope() -> str:
+    """Where a pid names one process: a kernel boot and a pid namespace. Host names do
+    not tell: containers on one host may share it (host networking) but not their pids."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # no /proc (macOS): the host name is the best there is
+        return HOST
+    return f"{boot}/{namespace}"
+
+
+PID_SCOPE = _pid_scope()
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process `pid` on this host still runs (a zombie, killed but not yet
     reaped by its parent, counts as dead)."""

@@ -3,6 +3,7 @@ a finished study trains nothing, a partial one only what is missing, failures ar
 recorded with their reason and retried on request, and a trial whose worker died is
 failed, its MLflow run ended, and resumed from its checkpoint."""
 
+import datetime
 import os
 import signal
 import subprocess
@@ -21,9 +22,10 @@ from optuna.trial import TrialState
 
 from ablate.spec import load_study
 from ablate.study import StudyStorageError, resolve_storage, run_study, study_status
+from ablate.study.attempts import staleness
 from ablate.tracking import Tracker, default_tracking_uri
 from ablate.train import Callback, Trainer
-from ablate.worker import HOST
+from ablate.worker import HOST, PID_SCOPE
 
 TINY = {"dataset": "digits", "model": "resnet20", "width": 0.25, "train_subset": 256, "batch_size": 128,
         "epochs": 1, "schedule": "constant", "device": "cpu", "rule": "bp"}
@@ -228,7 +230,7 @@ def test_a_dead_workers_trial_is_failed_its_run_killed_and_it_resumes_from_its_c
     tracker = Tracker(tracking_uri, spec.experiment, system_metrics=False)
     orphan = tracker.start_trial(tracker.parent_run_id(spec.name), trial, dead.number, "cpu")
     pid = dead_pid()
-    for key, value in {"worker_host": HOST, "worker_pid": pid, "heartbeat": time.time(),
+    for key, value in {"worker_host": HOST, "worker_pid": pid, "worker_pid_scope": PID_SCOPE, "heartbeat": time.time(),
                        "checkpoint_dir": str(checkpoint_dir), "mlflow_run_id": orphan.run_id}.items():
         dead.set_user_attr(key, value)
     assert study_status(spec).trials[0].state == "running"
@@ -248,7 +250,7 @@ def test_a_dead_workers_trial_is_failed_its_run_killed_and_it_resumes_from_its_c
     assert not checkpoint_dir.exists()
 
 
-def test_a_trial_running_on_another_host_is_left_alone_until_its_heartbeat_stops(tmp_path, tracking_uri):
+def test_a_trial_on_another_host_is_waited_for_while_it_beats_and_taken_over_when_it_stops(tmp_path, tracking_uri):
     spec = load_study(write_study(tmp_path, "elsewhere", grid={"lr": [0.05]}))
     trial = spec.trials[0]
     spec.directory.mkdir(parents=True)
@@ -256,22 +258,55 @@ def test_a_trial_running_on_another_host_is_left_alone_until_its_heartbeat_stops
     study.enqueue_trial({}, user_attrs={"trial_key": trial.key, "slot": trial.key, "cell_id": trial.cell_id,
                                         "seed": trial.seed})
     remote = study.ask()
-    for key, value in {"worker_host": "gpu-box-7", "worker_pid": 4242, "heartbeat": time.time(),
-                       "epoch": 3, "epochs": 10}.items():
+    pid = dead_pid()  # dead here, but it names a process on the other host: only the heartbeat counts
+    for key, value in {"worker_host": "gpu-box-7", "worker_pid": pid, "worker_pid_scope": "other-boot/pid:[1]",
+                       "heartbeat": time.time(), "epoch": 3, "epochs": 10}.items():
         remote.set_user_attr(key, value)
-
-    summary, lines = run(spec, tracking_uri, stale_after_s=60)
-
-    assert summary.trained == 0 and "1 running in other processes" in lines[-1]
     row = study_status(spec).trials[0]
-    assert (row.state, row.epoch, row.epochs, row.detail) == ("running", 3, 10, "pid 4242 on gpu-box-7")
+    assert (row.state, row.epoch, row.epochs, row.detail) == ("running", 3, 10, f"pid {pid} on gpu-box-7")
 
-    remote.set_user_attr("heartbeat", time.time() - 90)  # the other host went quiet
-    summary, lines = run(spec, tracking_uri, stale_after_s=60)
+    quiet_from = time.time() + 3
 
-    assert "worker died (no heartbeat from pid 4242 on gpu-box-7 for 9" in lines[0]
-    assert summary.trained == 1
-    assert [t.state for t in optuna_trials(spec)] == [TrialState.FAIL, TrialState.COMPLETE]
+    def beat_for_three_seconds():
+        while time.time() < quiet_from:
+            remote.set_user_attr("heartbeat", time.time())
+            time.sleep(0.2)
+
+    beater = threading.Thread(target=beat_for_three_seconds)
+    beater.start()
+    summary, lines = run(spec, tracking_uri, stale_after_s=1.5)
+    beater.join()
+
+    assert lines[0] == "waiting for 1 trial running in other processes, to take over any whose worker dies"
+    assert lines[1].startswith(f"trial {remote.number} ({trial.key}): worker died (no heartbeat from pid {pid} "
+                               "on gpu-box-7 for ")
+    assert summary.trained == 1 and summary.done == 1
+    taken_over, retrained = optuna_trials(spec)
+    assert (taken_over.state, retrained.state) == (TrialState.FAIL, TrialState.COMPLETE)
+    assert taken_over.datetime_complete.timestamp() > quiet_from  # never while it beat
+
+
+def test_a_worker_on_another_host_is_judged_by_its_heartbeat_alone():
+    now = time.time()
+    start = datetime.datetime.fromtimestamp(now - 1000)
+
+    def running(**attrs):
+        return optuna.trial.FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=start,
+                                        datetime_complete=None, params={}, distributions={}, user_attrs=attrs,
+                                        system_attrs={}, intermediate_values={}, trial_id=0)
+
+    dead = dead_pid()
+    here = {"worker_host": HOST, "worker_pid": dead, "worker_pid_scope": PID_SCOPE}
+    there = {"worker_host": HOST, "worker_pid": dead, "worker_pid_scope": "another-boot/pid:[4026531836]"}
+
+    assert staleness(running(**here, heartbeat=now), now, 60) == f"worker died (pid {dead} on {HOST})"
+    assert staleness(running(**there, heartbeat=now - 30), now, 60) is None  # same host name, other container
+    assert staleness(running(**there, heartbeat=now - 61), now, 60) == (
+        f"worker died (no heartbeat from pid {dead} on {HOST} for 61 s)")
+    # after an outage of the storage, silence counts from when it answered again
+    assert staleness(running(**there, heartbeat=now - 300), now, 60, heard_since=now - 20) is None
+    assert staleness(running(**there, heartbeat=now - 300), now, 60, heard_since=now - 70) is not None
+    assert staleness(running(), now, 60) == "worker died (no heartbeat from its worker for 1000 s)"
 
 
 def test_ctrl_c_stops_at_the_epoch_end_and_the_next_run_resumes_the_trial(tmp_path, tracking_uri):
@@ -362,6 +397,7 @@ def test_an_unusable_storage_is_one_line_without_the_password_and_creates_nothin
 
     message = str(caught.value)
     assert "\n" not in message and "hunter2" not in message
-    assert message.startswith("cannot open the Optuna storage postgresql://ablate:***@127.0.0.1:9/optuna: ")
+    assert message.startswith("cannot reach the Optuna storage postgresql://ablate:***@127.0.0.1:9/optuna: ")
+    assert "Connection refused; start the database server or fix --storage" in message
     assert not spec.directory.exists()
     assert MlflowClient(tracking_uri).get_experiment_by_name(spec.experiment) is None

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from ..config import TrainConfig
+from ..urls import mask_url
 from .cells import plan_of
 from .study_spec import StudySpec
 from .wording import show
 
 
-def render_dry_run(spec: StudySpec) -> str:
-    """Every cell with its factors, seeds, id and auxiliary plan, and where results go."""
+def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: str | None = None) -> str:
+    """Every cell with its factors, seeds, id and auxiliary plan, and where results go:
+    `storage` and `tracking_uri` as given on the command line, else the study file's
+    (passwords masked)."""
     lines = [f"study {spec.name} ({spec.path})"]
-    storage = spec.storage or f"default: SQLite in {spec.directory}"
-    tracking = spec.tracking_uri or f"default: sqlite:///{spec.directory / 'mlflow.db'}"
-    lines.append(f"  optuna storage: {storage}")
-    lines.append(f"  mlflow: {tracking}, experiment {spec.experiment!r}")
+    storage = storage or spec.storage or f"default: SQLite in {spec.directory}"
+    tracking = tracking_uri or spec.tracking_uri or f"default: sqlite:///{spec.directory / 'mlflow.db'}"
+    lines.append(f"  optuna storage: {mask_url(storage)}")
+    lines.append(f"  mlflow: {mask_url(tracking)}, experiment {spec.experiment!r}")
     if spec.fixed:
         lines.append("  fixed: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.fixed.items()))
     if spec.search is not None:

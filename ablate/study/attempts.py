@@ -3,11 +3,13 @@ is still alive, and where each slot stands (done / running / failed / pending).
 
 A slot is a grid key (cell × seed, `Trial.key`) or the first attempt of a searched point;
 every retry or resume of it is a new Optuna trial with the same user attribute "slot".
-A running trial carries "worker_host", "worker_pid" and a "heartbeat" (unix time,
-refreshed every few seconds by a thread of its worker). Its worker is gone when it ran on
-this host and its pid is dead, or when its heartbeat is older than `stale_after_s`. A
-slot whose workers died MAX_WORKER_DEATHS times is left failed (a trial that kills its
-worker, e.g. out of memory, would otherwise run forever).
+A running trial carries "worker_host", "worker_pid", "worker_pid_scope" and a
+"heartbeat" (unix time, refreshed every few seconds by a thread of its worker). Its
+worker is gone when its pid is dead in this process's pid scope (same kernel boot and pid
+namespace, see `ablate.worker.PID_SCOPE`), or when its heartbeat is older than
+`stale_after_s`: the only sign a worker on another host (or in another container) can
+give. A slot whose workers died MAX_WORKER_DEATHS times is left failed (a trial that
+kills its worker, e.g. out of memory, would otherwise run forever).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ..worker import HOST, pid_alive
+from ..worker import PID_SCOPE, pid_alive
 
 STALE_AFTER_S = 120.0  # how long a worker on another host may go without a heartbeat
 MAX_WORKER_DEATHS = 3
@@ -50,15 +52,19 @@ def resumable(attempts: list[FrozenTrial]) -> bool:
             and _worker_deaths(attempts) < MAX_WORKER_DEATHS)
 
 
-def staleness(trial: FrozenTrial, now: float, stale_after_s: float) -> str | None:
-    """Why a RUNNING trial's worker is gone, or None while it lives."""
+def staleness(trial: FrozenTrial, now: float, stale_after_s: float, heard_since: float | None = None) -> str | None:
+    """Why a RUNNING trial's worker is gone, or None while it lives. `heard_since`: when
+    the caller got through to the storage again after an outage; no heartbeat could be
+    written before, so silence counts from then."""
     attrs = trial.user_attrs
     host, pid = attrs.get("worker_host"), attrs.get("worker_pid")
-    if host == HOST and pid is not None and not pid_alive(pid):
+    if pid is not None and attrs.get("worker_pid_scope") == PID_SCOPE and not pid_alive(pid):
         return f"worker died (pid {pid} on {host})"
     last_sign = attrs.get("heartbeat")
     if last_sign is None and trial.datetime_start is not None:
         last_sign = trial.datetime_start.timestamp()  # claimed, worker details not written yet
+    if last_sign is not None and heard_since is not None:
+        last_sign = max(last_sign, heard_since)
     if last_sign is not None and now - last_sign > stale_after_s:
         who = f"pid {pid} on {host}" if pid is not None else "its worker"
         return f"worker died (no heartbeat from {who} for {now - last_sign:.0f} s)"

@@ -11,7 +11,7 @@ import optuna
 
 from ..errors import UserInputError
 from ..spec import StudySpec
-from ..tracking import mask_url, resolve_tracking_uri
+from ..tracking import check_tracking_reachable, mask_url, resolve_tracking_uri
 from ..worker import StopRequest
 from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S
@@ -19,7 +19,7 @@ from .display import Display
 from .outcome import TrialOutcome
 from .progress import Snapshot, snapshot
 from .session import Session
-from .storage import resolve_storage, sqlite_path
+from .storage import check_storage_reachable, resolve_storage, sqlite_path
 from .text import duration
 from .workers import run_workers
 
@@ -75,8 +75,11 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     """Train every trial of `spec` that is not finished yet, `jobs` at a time (jobs 1:
     in this process; more: in spawned worker processes), and return what happened.
 
-    Trials whose worker died are failed and resumed from their last epoch checkpoint;
-    failed trials stay failed unless `retry_failed`. Prints one line per finished trial
+    Both servers (storage, tracking) must answer first, or a StudyStorageError /
+    TrackingError says so and nothing is created. Trials whose worker died are failed
+    and resumed from their last epoch checkpoint; trials running in other processes
+    are waited for, and taken over should their worker die; failed trials stay failed
+    unless `retry_failed`. Prints one line per finished trial
     and a final summary through `echo`, and a status line when `progress`. The first
     Ctrl-C stops every running trial at the end of its epoch, records it as interrupted
     (the next run resumes it) and raises KeyboardInterrupt; a second stops at once.
@@ -89,6 +92,8 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = resolve_storage(spec, storage, jobs)
     tracking = resolve_tracking_uri(spec, tracking_uri)
+    check_storage_reachable(url)  # both servers answer before anything is created
+    check_tracking_reachable(tracking)
     session = Session(spec, url, tracking, stale_after_s=stale_after_s)
     notes = session.fail_stale() + session.end_orphan_runs()
     session.enqueue_missing(retry_failed)
@@ -96,7 +101,8 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
         echo(note)
     before = snapshot(session)
     summary = RunSummary(spec.name, mask_url(url), before.total, before.done, notes=notes)
-    workers = min(jobs, before.pending)
+    # nothing pending but trials running elsewhere: one worker stays to take over any whose worker dies
+    workers = min(jobs, before.pending) or min(1, before.running)
     if jobs > 1 and sqlite_path(url) is not None and workers > 1:
         echo(f"note: {workers} processes share the SQLite storage {url}; SQLite serialises their writes "
              "(a journal file or a database server does not)")
@@ -135,6 +141,9 @@ def _train_pending(session: Session, workers: int, before: Snapshot, summary: Ru
 
     session.notify = note
     session.on_epoch = lambda: display.refresh(lambda: snapshot(session))
+    session.on_wait = lambda running: display.line(
+        f"waiting for {running} trial{'s' if running != 1 else ''} running in other processes, to take over "
+        "any whose worker dies")
     display.refresh(lambda: before, force=True)
     try:
         with StopRequest(display.line) as stop:

@@ -50,6 +50,7 @@ class Session:
         self.should_stop = should_stop
         self.notify: Callable[[str], None] = lambda text: None  # stale trials found between trials
         self.on_epoch: Callable[[], None] = lambda: None
+        self.on_wait: Callable[[int], None] = lambda running: None  # nothing to claim, N trials run elsewhere
         self.storage_url = storage_url
         self.stale_after_s = stale_after_s
         self.heartbeat_s = min(HEARTBEAT_S, stale_after_s / 4)
@@ -58,7 +59,7 @@ class Session:
         self.study = open_study(self.storage, storage_url, spec, seed)
         self.study_id = self.storage.get_study_id_from_name(spec.name)
         self.tracker = Tracker(tracking_uri, spec.experiment)
-        self.parent_id = parent_id or self.tracker.parent_run_id(spec.name)
+        self.parent_id = parent_id or self.tracker.parent_run_id(spec.name, {"ablate.optuna_storage": storage_url})
         self.trials_by_key = {trial.key: trial for trial in spec.trials}
         self.analysed: set[str] = set()  # runs whose analysis this process attempted
 
@@ -81,8 +82,12 @@ class Session:
             if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
                 return False
             self.study.tell(trial.number, values=values, state=state)
-        except (TrialTakenOver, UpdateFinishedTrialError):
+        except TrialTakenOver:
             return False
+        except UpdateFinishedTrialError:
+            # also what a retried tell meets when its first try was written but the
+            # connection dropped before the answer came: then the state is the one told
+            return self.storage.get_trial(trial._trial_id).state == state
         return True
 
     def checkpoint_dir(self, slot: str) -> Path:
@@ -95,12 +100,12 @@ class Session:
     # ---------------------------------------------------------------- maintenance
     def fail_stale(self) -> list[str]:
         """Fail RUNNING trials whose worker is gone and end their MLflow runs; one note each."""
-        now = time.time()
+        now, heard_since = time.time(), self._heard_since()
         notes, run_ids = [], []
         for trial in self.all_trials():
             if trial.state != TrialState.RUNNING:
                 continue
-            reason = staleness(trial, now, self.stale_after_s)
+            reason = staleness(trial, now, self.stale_after_s, heard_since)
             if reason is None:
                 continue
             if not self.end(trial, TrialState.FAIL, {"reason": reason, "interrupted": "died"}):
@@ -167,18 +172,48 @@ class Session:
 
     # ---------------------------------------------------------------- the loop
     def work(self, emit: Callable[[TrialOutcome], None], retry_failed: bool = False) -> None:
-        """Train trials until nothing is left to claim (grid) or the budget is spent (search)."""
+        """Train trials until nothing is left to claim (grid) or the budget is spent
+        (search), and no trial of the study runs in another process any more."""
         next_trial = self._next_grid_trial if self.spec.search is None else self._next_search_trial
-        first = True
+        first, waiting = True, False
         while True:
             self.stop_if_asked()
             for note in self.fail_stale():
                 self.notify(note)
             self.enqueue_missing(retry_failed and first)
             first = False
-            if not next_trial(emit):
+            if next_trial(emit):
+                waiting = False
+                analyse_ready(self.spec, self.tracker.tracking_uri, self.notify, self.analysed)
+                continue
+            # Nothing to claim, but trials may still run in other processes: stay to take
+            # over any whose worker dies, so that a study ends complete while one worker lives.
+            running = self._running_elsewhere()
+            if running == 0:
                 return
-            analyse_ready(self.spec, self.tracker.tracking_uri, self.notify, self.analysed)
+            if not waiting:
+                self.on_wait(running)
+                waiting = True
+            self._pause(self.heartbeat_s)
+
+    def _running_elsewhere(self) -> int:
+        """Trials of this study that are RUNNING (after `fail_stale`: in live processes)."""
+        search = self.spec.search is not None
+        return sum(1 for t in self.all_trials() if t.state == TrialState.RUNNING and not is_duplicate(t)
+                   and (search or t.user_attrs.get("trial_key") in self.trials_by_key))
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.stop_if_asked()
+            self.on_epoch()  # keeps the status line current
+            time.sleep(min(0.5, left))
+
+    def _heard_since(self) -> float | None:
+        """When this process last got through to the storage after an outage: nobody could
+        leave a heartbeat during it, so silence before then proves no worker dead."""
+        patience = getattr(self.storage, "patience", None)
+        return None if patience is None else patience.recovered_at
 
     def _next_grid_trial(self, emit: Callable[[TrialOutcome], None]) -> bool:
         """Claim and train one queued trial; False when none is left."""

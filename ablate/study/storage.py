@@ -8,16 +8,25 @@ URL such as postgresql://. A study keeps the storage it started with.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from ..errors import UserInputError
+from ..outage import Patience, PatientProxy, error_chain
 from ..spec import StudySpec
-from ..tracking import mask_url
+from ..urls import database_unreachable, dialect, is_database_server, mask_url, server_engine_options
 from .text import one_line
+
+# What a database outage looks like from SQLAlchemy: the connection was refused, dropped
+# or timed out (a locked SQLite file is one too); Optuna wraps them in StorageInternalError.
+_OUTAGE_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                  sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError)
+_SCHEMA_LOCK_KEY = int.from_bytes(b"ablate.o", "big") >> 1  # any fixed 63-bit number, the same in every worker
 
 
 class StudyStorageError(UserInputError):
@@ -71,25 +80,73 @@ def _absolute_url(url: str, base: Path) -> str:
     return url
 
 
+def check_storage_reachable(url: str) -> None:
+    """A StudyStorageError (one line) when `url` names a database server that does not
+    accept a connection; creates nothing. File storages are always reachable."""
+    if not is_database_server(url):
+        return
+    reason = database_unreachable(url)
+    if reason is not None:
+        raise StudyStorageError(f"cannot reach the Optuna storage {mask_url(url)}: {reason}; start the database "
+                                "server or fix --storage, ABLATE_STORAGE or 'storage:' in the study file")
+
+
 def storage_exists(url: str) -> bool:
-    """False only for a file storage whose file is not there yet (nothing to read)."""
+    """Whether the storage holds anything to read: False for a file storage whose file
+    is not there yet, or a database server without Optuna's tables (left uncreated)."""
     path = journal_path(url) or sqlite_path(url)
-    return path is None or path.exists()
+    if path is not None:
+        return path.exists()
+    if not is_database_server(url):
+        return True
+    check_storage_reachable(url)
+    engine = sqlalchemy.create_engine(url, **server_engine_options(url))
+    try:
+        return sqlalchemy.inspect(engine).has_table("studies")
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        raise StudyStorageError(f"cannot read the Optuna storage {mask_url(url)}: {one_line(err)}") from None
+    finally:
+        engine.dispose()
 
 
 def open_storage(url: str) -> BaseStorage:
+    """The storage at `url`; a database's every call rides out a short outage (see ablate.outage)."""
     journal = journal_path(url)
     try:
         if journal is not None:
             journal.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(journal)))
-        engine_kwargs = {}
+        engine_kwargs = server_engine_options(url)
         database = sqlite_path(url)
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
             # wait for another writer's lock instead of failing after SQLite's 5 s
             engine_kwargs = {"connect_args": {"timeout": 60}}
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
+        with _schema_lock(url):
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs)
     except (ImportError, OSError, ValueError, RuntimeError, sqlalchemy.exc.SQLAlchemyError) as err:
         raise StudyStorageError(f"cannot open the Optuna storage {mask_url(url)}: {one_line(err)}; "
-                                "check --storage or 'storage:' in the study file") from None
+                                "check --storage, ABLATE_STORAGE or 'storage:' in the study file") from None
+    return PatientProxy(storage, Patience(f"the Optuna storage {url}", is_storage_outage))
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str):
+    """Hold PostgreSQL's advisory lock on Optuna's tables: workers that all start on a
+    fresh database at once would otherwise each create the tables and stamp their
+    version, and all but one fail (or leave two version stamps)."""
+    if dialect(url) != "postgresql":
+        yield
+        return
+    engine = sqlalchemy.create_engine(url, **server_engine_options(url))
+    try:
+        with engine.connect() as connection:  # the lock goes with the connection
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            yield
+    finally:
+        engine.dispose()
+
+
+def is_storage_outage(err: BaseException) -> bool:
+    """Whether a storage call failed because the database could not be reached."""
+    return any(isinstance(cause, _OUTAGE_ERRORS) for cause in error_chain(err))

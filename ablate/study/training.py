@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..spec import Trial
 from ..tracking import run_name
 from ..train import Callback, CheckpointMismatch, Trainer
-from ..worker import HOST, Heartbeat
+from ..worker import HOST, PID_SCOPE, Heartbeat
 from .attempts import slot
 from .outcome import TrialOutcome
 from .results import objectives, result_attrs
@@ -62,9 +62,9 @@ def train_claimed(session: Session, claimed: FrozenTrial, trial: Trial,
     if not resume_from:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a failed attempt's leftovers
     try:
-        session.set_attrs(claimed, {"worker_host": HOST, "worker_pid": os.getpid(), "heartbeat": time.time(),
-                                    "checkpoint_dir": str(checkpoint_dir), "epochs": trial.config.epochs,
-                                    "epoch": 0})
+        session.set_attrs(claimed, {"worker_host": HOST, "worker_pid": os.getpid(), "worker_pid_scope": PID_SCOPE,
+                                    "heartbeat": time.time(), "checkpoint_dir": str(checkpoint_dir),
+                                    "epochs": trial.config.epochs, "epoch": 0})
     except TrialTakenOver as lost:
         return TrialOutcome(trial.key, label, claimed.number, "lost", str(lost))
 

@@ -1,0 +1,112 @@
+"""Riding out a short outage of a server a worker depends on (the Optuna database, the
+MLflow tracking server): a call that fails for a reason time can cure is tried again
+with exponential backoff, for at most ABLATE_OUTAGE_S seconds (default 120) per call,
+so that a restarted database costs a pause, not a trial. Any other error, or one that
+outlasts the patience, is raised as it came."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from .errors import UserInputError
+from .urls import mask_url
+
+OUTAGE_ENV = "ABLATE_OUTAGE_S"
+DEFAULT_OUTAGE_S = 120.0
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 15.0
+
+log = logging.getLogger("ablate")
+
+
+class OutageSettingError(UserInputError):
+    """ABLATE_OUTAGE_S is not a number of seconds."""
+
+
+def outage_patience_s() -> float:
+    """How long a call may keep failing transiently before it is given up (ABLATE_OUTAGE_S)."""
+    raw = os.environ.get(OUTAGE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_OUTAGE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise OutageSettingError(f"{OUTAGE_ENV}={raw!r} is not a number of seconds; set it to e.g. "
+                                 f"{OUTAGE_ENV}={DEFAULT_OUTAGE_S:g}, or unset it")
+    return value
+
+
+def error_chain(err: BaseException):
+    """`err` and the errors it was raised from or while handling, innermost last."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+class Patience:
+    """Calls a function, and calls it again while it fails transiently
+    (`is_transient(error)`), waiting 0.5 s, 1 s, 2 s, … (at most MAX_DELAY_S) in between,
+    until `limit_s` seconds have passed. `server` names what is waited for in the
+    warning logged once per outage. `recovered_at` is the (wall-clock) time a call
+    last succeeded after failing: until then nobody could have reached the server."""
+
+    def __init__(self, server: str, is_transient: Callable[[BaseException], bool], limit_s: float | None = None,
+                 *, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        self.server = mask_url(server)
+        self.is_transient = is_transient
+        self.limit_s = outage_patience_s() if limit_s is None else limit_s
+        self.sleep = sleep
+        self.clock = clock
+        self.recovered_at: float | None = None
+
+    def call(self, function: Callable, *args, **kwargs):
+        started, delay, failures = self.clock(), FIRST_DELAY_S, 0
+        while True:
+            try:
+                result = function(*args, **kwargs)
+            except Exception as err:
+                if not self.is_transient(err) or self.clock() - started + delay > self.limit_s:
+                    raise
+                if failures == 0:
+                    log.warning("%s did not answer (%s); retrying for up to %.0f s", self.server,
+                                mask_url(" ".join(f"{type(err).__name__}: {err}".split()))[:300], self.limit_s)
+                failures += 1
+                self.sleep(delay)
+                delay = min(2 * delay, MAX_DELAY_S)
+                continue
+            if failures:
+                self.recovered_at = time.time()
+                log.warning("%s answers again after %d failed attempt%s", self.server, failures,
+                            "" if failures == 1 else "s")
+            return result
+
+
+class PatientProxy:
+    """`target` with every method call made through `patience` (other attributes as they are)."""
+
+    def __init__(self, target, patience: Patience):
+        self._target = target
+        self._patience = patience
+
+    @property
+    def patience(self) -> Patience:
+        return self._patience
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def patient(*args, **kwargs):
+            return self._patience.call(value, *args, **kwargs)
+
+        return patient
