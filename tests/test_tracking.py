@@ -345,10 +345,12 @@ def test_the_report_reads_the_trial_back_from_mlflow(store, trained, tmp_path):
     trial = trained["trial"]
     spec = SimpleNamespace(name="trained-study", directory=store["study_dir"], tracking_uri=store["uri"],
                            experiment="trained", trials=(trial,), seeds=(3, 4), reference=None,
-                           cells=lambda: [(trial.cell_id, trial.factors)])
+                           cells=lambda: [(trial.cell_id, trial.factors)], path=store["study_dir"] / "trained.yaml",
+                           overrides={"epochs": 1})
     report = study_report(spec, out_dir=tmp_path)
     [cell] = report.cells
     assert cell.n_text == "1 of 2, missing seeds: 4"
+    assert report.commands[0].endswith("trained.yaml --set epochs=1")
     assert cell.stats["final_test_acc_pct"].mean == pytest.approx(100 * trained["result"]["final"]["test_acc"])
     assert cell.stats["aux_mflops"].mean == pytest.approx(trained["run"].data.metrics["aux_flops"] / 1e6)
     assert "| rule=auglocal, aux_depth=2 | 1 of 2, missing seeds: 4 |" in report.text
