@@ -56,12 +56,12 @@ def write_probes(result: ProbeResult, directory: Path, *, label: str) -> list[Pa
 
 def _heatmap(similarity: Similarity, path: Path, label_a: str, label_b: str) -> Path:
     rows, cols = similarity.matrix.shape
-    fig = Figure(figsize=(1.6 + 0.22 * cols, 1.2 + 0.22 * rows), layout="constrained")
+    fig = Figure(figsize=(max(5.6, 1.6 + 0.22 * cols), max(4.6, 1.2 + 0.22 * rows)), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(similarity.matrix, vmin=0, vmax=1, cmap="magma", origin="lower", aspect="auto")
     fig.colorbar(image, ax=ax, label="linear CKA")
-    ax.set_xlabel(f"{label_b}: representation (layer index; last = output)")
-    ax.set_ylabel(f"{label_a}: representation")
+    ax.set_xlabel(f"layer of {label_b} (last = output)", fontsize="small")
+    ax.set_ylabel(f"layer of {label_a}", fontsize="small")
     ax.set_title(f"CKA ({similarity.estimator}, n={similarity.examples}, {similarity.reduction})", fontsize="small")
     fig.savefig(path, dpi=120)
     return path
