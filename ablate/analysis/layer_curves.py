@@ -28,6 +28,7 @@ class LayerCurve:
     mean: np.ndarray  # per representation (last = output)
     std: np.ndarray  # sample std over seeds (0 with one seed)
     n: int  # seeds averaged
+    order: int = 0  # the cell's place in the study, so a cell has one colour in every figure
 
 
 def layer_curves(tracking_uri: str, cells: list[tuple[str, str, list[dict]]]) -> list[LayerCurve]:
@@ -35,7 +36,7 @@ def layer_curves(tracking_uri: str, cells: list[tuple[str, str, list[dict]]]) ->
     run without the metric (not analysed) is left out of that cell's mean."""
     curves = []
     for metric in LAYER_METRICS:
-        for cell_id, label, runs in cells:
+        for order, (cell_id, label, runs) in enumerate(cells):
             series = [np.array([v for _, v in tracking.metric_history(tracking_uri, run["run_id"], metric)])
                       for run in runs if metric in run["metrics"]]
             series = [s for s in series if len(s)]
@@ -43,7 +44,7 @@ def layer_curves(tracking_uri: str, cells: list[tuple[str, str, list[dict]]]) ->
                 continue
             stacked = np.stack(series)
             std = stacked.std(0, ddof=1) if len(series) > 1 else np.zeros(stacked.shape[1])
-            curves.append(LayerCurve(cell_id, label, metric, stacked.mean(0), std, len(series)))
+            curves.append(LayerCurve(cell_id, label, metric, stacked.mean(0), std, len(series), order))
     return curves
 
 
@@ -72,8 +73,9 @@ def _plot(curves: list[LayerCurve], path: Path, ylabel: str, study: str) -> Path
     ax = fig.subplots()
     for curve in curves:
         layers = np.arange(len(curve.mean))
-        ax.plot(layers, curve.mean, marker="o", markersize=3, label=f"{curve.label} (n={curve.n})")
-        ax.fill_between(layers, curve.mean - curve.std, curve.mean + curve.std, alpha=0.2)
+        color = f"C{curve.order % 10}"
+        ax.plot(layers, curve.mean, marker="o", markersize=3, color=color, label=f"{curve.label} (n={curve.n})")
+        ax.fill_between(layers, curve.mean - curve.std, curve.mean + curve.std, color=color, alpha=0.2)
     ax.set_xlabel("layer (last = output)")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)

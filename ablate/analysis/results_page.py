@@ -24,7 +24,8 @@ def header() -> str:
             "reproduce it, and `make results` re-creates the whole page. Do not edit by hand.\n\n"
             f"Last written {datetime.date.today().isoformat()} with ablate {__version__}, torch {torch.__version__}, "
             f"on {platform.machine()} ({os.cpu_count()} CPU threads"
-            f"{', CUDA: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ', no GPU'}).\n")
+            f"{', CUDA: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ', no GPU'}). "
+            "Times per epoch are wall-clock on that machine, with whatever else it ran at the time.\n")
 
 
 def write_results_section(report: Report, out_dir: Path, page: Path, overrides: dict) -> None:
