@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from .. import tracking
@@ -69,11 +70,14 @@ def write_layer_curves(curves: list[LayerCurve], out_dir: Path, study: str) -> l
 
 
 def _plot(curves: list[LayerCurve], path: Path, ylabel: str, study: str) -> Path:
-    fig = Figure(figsize=(7.2, 4.4), layout="constrained")
+    many = len(curves) > 8  # legend beside the axes; colours along the study's cell order
+    cells = max(c.order for c in curves) + 1
+    fig = Figure(figsize=(11.5 if many else 7.2, 4.4 + (0.12 * len(curves) - 1 if many else 0)),
+                 layout="constrained")
     ax = fig.subplots()
     for curve in curves:
         layers = np.arange(len(curve.mean))
-        color = f"C{curve.order % 10}"
+        color = colormaps["viridis"](curve.order / max(cells - 1, 1)) if cells > 10 else f"C{curve.order}"
         ax.plot(layers, curve.mean, marker="o", markersize=3, color=color, label=f"{curve.label} (n={curve.n})")
         ax.fill_between(layers, curve.mean - curve.std, curve.mean + curve.std, color=color, alpha=0.2)
     ax.set_xlabel("layer (last = output)")
@@ -81,6 +85,9 @@ def _plot(curves: list[LayerCurve], path: Path, ylabel: str, study: str) -> Path
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{study}: {ylabel}, mean ± std over seeds", fontsize="small")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small")
+    if many:
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize="x-small")
     fig.savefig(path, dpi=120)
     return path

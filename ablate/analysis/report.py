@@ -300,11 +300,12 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     per_cell = [(cell.cell_id, cell.label, [r for r in latest if r["cell_id"] == cell.cell_id
                                             and r["seed"] in cell.seeds]) for cell in report.cells]
     curves = layer_curves(uri, per_cell)
-    report.figures = write_layer_curves(curves, out_dir, spec.name)
+    plots = [(f"{spec.name}: {path.stem.replace('_', ' ')}", path) for path in report.files if path.suffix == ".png"]
+    report.figures = plots + write_layer_curves(curves, out_dir, spec.name)
     report.claims = check_claims(report, curves)
     report.commands = reproduce_commands(spec)
     write_report_files(report, out_dir)  # again: the markdown now holds figures, claims and commands
-    report.files += [path for _, path in report.figures]
+    report.files += [path for _, path in report.figures if path not in report.files]
     return report
 
 
@@ -393,7 +394,7 @@ def to_markdown(report: Report, link_base: str = "") -> str:
     lines += [""] + [f"- {note}" for note in report.notes]
     lines += render_claims(report.claims)
     if report.figures:
-        lines += ["", "Per-layer analyses (mean ± std over seeds):", ""]
+        lines += ["", "Figures (mean ± std over seeds):", ""]
         lines += [f"![{title}]({link_base}{path.name})" if path.suffix == ".png"
                   else f"- {title}: [{path.name}]({link_base}{path.name})" for title, path in report.figures]
     if report.commands:
