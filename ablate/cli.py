@@ -28,10 +28,12 @@ def _one_line(message: str) -> str:
 
 
 def _validation_message(err: pydantic.ValidationError) -> str:
+    from .errors import validation_text
+
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "settings"
     option = "--" + key.replace("_", "-")
-    return f"{option}: {first['msg']}"
+    return f"{option}: {validation_text(first)}"
 
 
 def make_config(**given) -> TrainConfig:

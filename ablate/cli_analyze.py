@@ -85,15 +85,12 @@ def probe(run, study, seed, tracking_uri, reduction, train_examples, out, device
 def _settings(model, **values):
     import pydantic
 
-    from .errors import UserInputError
+    from .cli import UserError, _validation_message
 
     try:
         return model(**values)
     except pydantic.ValidationError as err:
-        first = err.errors()[0]
-        option = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
-        message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
-        raise UserInputError(f"{option}: {message}") from None
+        raise UserError(_validation_message(err)) from None
 
 
 def _where(study: str | None, tracking_uri: str | None):

@@ -545,6 +545,17 @@ def finished_trial_runs(tracking_uri: str, experiment: str, study: str | None = 
             if study is None or run.data.tags.get("ablate.study") == study]
 
 
+def latest_per_trial(runs: Iterable[dict]) -> dict[str, dict]:
+    """{trial key: the run of that trial that ended last} of run records such as
+    `finished_trial_runs` returns (a retried trial can have several)."""
+    latest: dict[str, dict] = {}
+    for run in runs:
+        key = run.get("trial_key") or f"{run['cell_id']}-s{run['seed']}"
+        if key not in latest or (run.get("end_time") or 0) >= (latest[key].get("end_time") or 0):
+            latest[key] = run
+    return latest
+
+
 def _run_record(run) -> dict:
     tags = run.data.tags
     return {

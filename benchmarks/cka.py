@@ -1,4 +1,4 @@
-"""(d) All-pairs linear CKA between two ResNet-110 networks (56 representations each: 55
+"""(f) All-pairs linear CKA between two ResNet-110 networks (56 representations each: 55
 layers and the output), streaming (MinibatchCKA, batches of 500) against the full n × n
 Gram path (every representation's centered Gram matrix held at once, debiased), at
 n = 2,000 side by side; then the streaming path alone at n = 10,000 and 50,000.
@@ -22,7 +22,7 @@ import psutil
 import torch
 
 from ablate.analysis.cka import MinibatchCKA, cka_matrix
-from ablate.analysis.features import feature_batches
+from ablate.analysis.features import feature_batches, representation_names
 from ablate.build import build_network
 
 BATCH = 500
@@ -53,9 +53,10 @@ def _measure(path: str, n: int, device_name: str, width: float, image_size: int,
         base = torch.cuda.memory_allocated(device)
     else:
         base = psutil.Process().memory_info().rss
+    count = len(representation_names(first))  # 55 layers and the output
     start = time.perf_counter()
     if path == "streaming":
-        cka = MinibatchCKA(56, 56)
+        cka = MinibatchCKA(count, count)
         for x in _images(n, image_size):
             a = next(feature_batches(first, x, "gap", BATCH, device))
             b = next(feature_batches(second, x, "gap", BATCH, device))
@@ -64,8 +65,8 @@ def _measure(path: str, n: int, device_name: str, width: float, image_size: int,
     else:
         per_batch = [(next(feature_batches(first, x, "gap", BATCH, device)),
                       next(feature_batches(second, x, "gap", BATCH, device))) for x in _images(n, image_size)]
-        features_a = [torch.cat([batch[0][i] for batch in per_batch]) for i in range(56)]
-        features_b = [torch.cat([batch[1][i] for batch in per_batch]) for i in range(56)]
+        features_a = [torch.cat([batch[0][i] for batch in per_batch]) for i in range(count)]
+        features_b = [torch.cat([batch[1][i] for batch in per_batch]) for i in range(count)]
         del per_batch
         matrix = cka_matrix(features_a, features_b, debiased=True)
     if device.type == "cuda":
@@ -92,7 +93,8 @@ def table(device: torch.device, sizes: tuple[int, ...] = (10_000, 50_000)) -> tu
     rows = [measure("full Gram (debiased)", 2000, device, width, image_size),
             measure("streaming", 2000, device, width, image_size)]
     rows += [measure("streaming", n, device, width, image_size) for n in sizes]
-    lines = [f"all-pairs CKA, resnet110 × resnet110 (56 × 56 representations, gap), width {width}, "
+    shape = " × ".join(map(str, rows[0]["shape"]))
+    lines = [f"all-pairs CKA, resnet110 × resnet110 ({shape} representations, gap), width {width}, "
              f"{image_size}×{image_size} inputs, batch {BATCH}",
              "",
              "| path | n | seconds | peak memory MiB |",

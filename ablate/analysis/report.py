@@ -203,16 +203,6 @@ def _attach_comparisons(cells: list[CellSummary], reference: dict, study: str) -
             cell.comparison = compare(cell.values[COMPARED.name], ref.values[COMPARED.name], ref.cell_id)
 
 
-def _latest_per_trial(runs: Sequence[dict]) -> tuple[list[dict], int]:
-    """One run per trial (cell × seed), the one that ended last; and how many were dropped."""
-    latest: dict[str, dict] = {}
-    for run in runs:
-        key = run.get("trial_key") or f"{run['cell_id']}-s{run['seed']}"
-        if key not in latest or (run.get("end_time") or 0) >= (latest[key].get("end_time") or 0):
-            latest[key] = run
-    return list(latest.values()), len(runs) - len(latest)
-
-
 # ------------------------------------------------------------------------------ report
 @dataclass
 class Report:
@@ -258,7 +248,8 @@ def build_report(runs: Sequence[dict], *, study: str, cells: Sequence[tuple[str,
     """
     if fmt not in FORMATS:
         raise ReportError(f"report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    runs, duplicates = _latest_per_trial(runs)
+    latest = list(tracking.latest_per_trial(runs).values())
+    duplicates, runs = len(runs) - len(latest), latest
     notes = []
     if duplicates:
         notes.append(f"{duplicates} finished run(s) repeat a trial; the latest of each is used")
@@ -294,18 +285,15 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     grid = bool(spec.trials)
     out_dir = Path(out_dir) if out_dir is not None else Path(spec.directory) / "report"
     report = build_report(runs, study=spec.name, cells=spec.cells() if grid else None,
-                          seeds=spec.seeds if grid else None, reference=reference or spec.reference,
-                          out_dir=out_dir, fmt=fmt)
-    latest, _ = _latest_per_trial(runs)
+                          seeds=spec.seeds if grid else None, reference=reference or spec.reference, fmt=fmt)
+    latest = tracking.latest_per_trial(runs).values()
     per_cell = [(cell.cell_id, cell.label, [r for r in latest if r["cell_id"] == cell.cell_id
                                             and r["seed"] in cell.seeds]) for cell in report.cells]
     curves = layer_curves(uri, per_cell)
-    plots = [(f"{spec.name}: {path.stem.replace('_', ' ')}", path) for path in report.files if path.suffix == ".png"]
-    report.figures = plots + write_layer_curves(curves, out_dir, spec.name)
+    report.figures = write_layer_curves(curves, out_dir, spec.name)
     report.claims = check_claims(report, curves)
     report.commands = reproduce_commands(spec)
-    write_report_files(report, out_dir)  # again: the markdown now holds figures, claims and commands
-    report.files += [path for _, path in report.figures if path not in report.files]
+    report.files = write_report_files(report, out_dir)
     return report
 
 
@@ -321,16 +309,15 @@ def reproduce_commands(spec) -> list[str]:
 
 
 def write_report_files(report: Report, out_dir: Path) -> list[Path]:
+    """The plots (listed first among the report's figures), then the tables that link
+    them, in every format; every file written, the report's figures included."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = []
+    plots = [path for plot in (plot_accuracy_vs_aux_depth, plot_accuracy_vs_memory)
+             if (path := plot(report, out_dir)) is not None]
+    report.figures = [(f"{report.study}: {p.stem.replace('_', ' ')}", p) for p in plots] + report.figures
     for fmt, name in FILE_NAMES.items():
         write_text_atomic(out_dir / name, report.render(fmt))
-        files.append(out_dir / name)
-    for plot in (plot_accuracy_vs_aux_depth, plot_accuracy_vs_memory):
-        path = plot(report, out_dir)
-        if path is not None:
-            files.append(path)
-    return files
+    return [out_dir / name for name in FILE_NAMES.values()] + [path for _, path in report.figures]
 
 
 # ------------------------------------------------------------------------------ formats

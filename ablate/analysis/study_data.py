@@ -26,7 +26,7 @@ def open_study(path: str | Path, tracking_uri: str | None = None):
 
 def trial_runs(spec, tracking_uri: str) -> list[dict]:
     """The latest finished run of each trial, in the study's cell order."""
-    latest = {run["trial_key"]: run for run in tracking.finished_trial_runs(tracking_uri, spec.experiment, spec.name)}
+    latest = tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, spec.name))
     order = {cell: i for i, (cell, _) in enumerate(spec.cells())}
     return sorted(latest.values(), key=lambda run: (order.get(run["cell_id"], len(order)), run["seed"]))
 

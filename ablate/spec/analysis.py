@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pydantic
 
+from ..errors import validation_text
 from ..analysis.settings import AnalysisSettings, CKASettings, ProbeSettings
 from .cells import Trial, resolve_cell, seeded_trial
 from .settings import Given, check_factor_name, read_given
@@ -29,7 +30,7 @@ def read_analysis(source: Source, analysis) -> AnalysisSettings | None:
     except pydantic.ValidationError as err:
         error = err.errors()[0]
         path = ("analysis",) + tuple(str(part) for part in error["loc"])
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        message = validation_text(error)
         if error["type"] == "missing":
             message = f"'{path[-1]}' is required here" + (" (e.g. reference: {rule: bp})" if path[-1] == "reference"
                                                           else "")

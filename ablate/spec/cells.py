@@ -14,6 +14,7 @@ from functools import cache
 import pydantic
 
 from ..config import TrainConfig
+from ..errors import validation_text
 from ..plan import PlanError, make_plan
 from .settings import DATASET_SHAPES, EXECUTION_ONLY, IGNORED_BY_RULE, SETTINGS, Given, value_or_default
 from .yaml_lines import Location, Source, SpecError
@@ -78,7 +79,7 @@ def _meaningful(key: str, values: dict, ties: dict) -> bool:
 
 def _cell_error(source: Source, error: dict, given: dict) -> SpecError:
     """A settings combination TrainConfig rejects, blamed on the line that set a key it names."""
-    message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    message = validation_text(error)
     named = [key for key in given if re.search(rf"\b{key}\b", message)]
     culprit = given[named[0]] if named else next(iter(given.values()), None)
     path = culprit.path if culprit else ("settings",)

@@ -37,7 +37,7 @@ def analyse_ready(spec: StudySpec, tracking_uri: str, notify: Callable[[str], No
     if spec.analysis is None:
         return 0
     tried = set() if tried is None else tried
-    runs = _latest_by_key(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name))
+    runs = tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name))
     done = 0
     for key, run in runs.items():
         if run["tags"].get(STATE_TAG) == "done" or run["run_id"] in tried:
@@ -60,7 +60,7 @@ def analysis_counts(spec: StudySpec, tracking_uri: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if spec.analysis is None:
         return counts
-    for run in _latest_by_key(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name)).values():
+    for run in tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name)).values():
         state = run["tags"].get(STATE_TAG, "to do")
         state = "failed" if state.startswith("failed") else "waiting" if state.startswith("waiting") else state
         counts[state] = counts.get(state, 0) + 1
@@ -106,10 +106,3 @@ def _claim(tracking_uri: str, run: dict) -> bool:
     tracking.set_run_tags(tracking_uri, run["run_id"], {CLAIM_TAG: token})
     time.sleep(_READ_BACK_S)
     return tracking.trial_run(tracking_uri, run["run_id"])["tags"].get(CLAIM_TAG) == token
-
-
-def _latest_by_key(runs: list[dict]) -> dict[str, dict]:
-    latest: dict[str, dict] = {}
-    for run in runs:  # oldest first: a later run of the same trial replaces an earlier one
-        latest[run["trial_key"]] = run
-    return latest
