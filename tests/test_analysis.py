@@ -35,7 +35,7 @@ def test_the_sample_set_is_the_first_test_examples_in_order_without_augmentation
     assert len(first) == 100 and torch.equal(first.images, again.images)
     everything = take(data.test, None, "test")
     assert torch.equal(everything.images[:100], first.images)
-    assert first.describe() == "first 100 test examples, un-augmented"
+    assert first.split == "test"
 
 
 def test_reductions_give_the_documented_widths():

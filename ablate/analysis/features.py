@@ -36,9 +36,6 @@ class Samples:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def describe(self) -> str:
-        return f"first {len(self)} {self.split} examples, un-augmented"
-
 
 def analysis_data(config: TrainConfig) -> DataBundle:
     """The trial's dataset, split and subset as it trained on them, without augmentation.
