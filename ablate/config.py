@@ -1,7 +1,8 @@
 """Every setting of one training run, with its default and its validation, in one place.
 
 The same names are `ablate train` options (with dashes) and study keys (with
-underscores), so a study cell is exactly a TrainConfig.
+underscores), so a study cell is exactly a TrainConfig. The rules, datasets and backbones
+a setting may name are those of their registries.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .data import DATASETS, digits
+from .models import BACKBONES
 from .plan import SCHEDULES, STRATEGIES
-
-RULE_NAMES = ("bp", "auglocal", "dgl", "infopro", "predsim")
+from .rules import AUGLOCAL, RULES
 
 # Settings that say how to run, not what is trained: left out of study cell ids and of
 # the check that a checkpoint belongs to the run resuming it, so a run keeps its identity
@@ -27,9 +29,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # network and learning rule
-    model: str = "resnet20"
+    model: Literal[BACKBONES.names()] = "resnet20"
     width: float = Field(1.0, gt=0, description="channel multiplier of the backbone")
-    rule: Literal[RULE_NAMES] = "auglocal"
+    rule: Literal[RULES.names()] = AUGLOCAL
     aux_depth: int = Field(2, ge=1, description="AugLocal's base auxiliary depth d")
     selection: Literal[STRATEGIES] = "uniform"
     decay: Literal[SCHEDULES] = "linear"
@@ -37,7 +39,7 @@ class TrainConfig(BaseModel):
     head_layers: int | None = Field(None, ge=1, description="end-to-end head group size; default: rule's")
 
     # data
-    dataset: str = "digits"
+    dataset: Literal[DATASETS.names()] = digits.DATASET.name
     data_root: str | None = None
     download: bool = False
     val_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) held out of train")

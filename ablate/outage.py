@@ -2,11 +2,14 @@
 MLflow tracking server): a call that fails for a reason time can cure is tried again
 with exponential backoff, for at most ABLATE_OUTAGE_S seconds (default 120) per call,
 so that a restarted database costs a pause, not a trial. Any other error, or one that
-outlasts the patience, is raised as it came."""
+outlasts the patience, is raised as it came.
+
+Only calls that may safely run twice go through `Patience.call`, each at its call site
+(the stores' own modules say why each one may): a call whose first try reached the
+server before the connection dropped must not leave a second copy of its effect."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -42,6 +45,19 @@ def outage_patience_s() -> float:
     return value
 
 
+def is_outage(err: BaseException) -> bool:
+    """Whether a call failed because its server could not be reached: no connection, a
+    dropped one, no answer in time, too many 5xx answers from a tracking server (its
+    database is down), a locked SQLite file."""
+    import requests
+    import sqlalchemy.exc
+
+    outages = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError,
+               sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError,
+               sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError)
+    return any(isinstance(cause, outages) for cause in error_chain(err))
+
+
 def error_chain(err: BaseException):
     """`err` and the errors it was raised from or while handling, innermost last."""
     seen = set()
@@ -58,7 +74,8 @@ class Patience:
     warning logged once per outage. `recovered_at` is the (wall-clock) time a call
     last succeeded after failing: until then nobody could have reached the server."""
 
-    def __init__(self, server: str, is_transient: Callable[[BaseException], bool], limit_s: float | None = None,
+    def __init__(self, server: str, is_transient: Callable[[BaseException], bool] = is_outage,
+                 limit_s: float | None = None,
                  *, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.server = mask_url(server)
         self.is_transient = is_transient
@@ -87,26 +104,3 @@ class Patience:
                 log.warning("%s answers again after %d failed attempt%s", self.server, failures,
                             "" if failures == 1 else "s")
             return result
-
-
-class PatientProxy:
-    """`target` with every method call made through `patience` (other attributes as they are)."""
-
-    def __init__(self, target, patience: Patience):
-        self._target = target
-        self._patience = patience
-
-    @property
-    def patience(self) -> Patience:
-        return self._patience
-
-    def __getattr__(self, name: str):
-        value = getattr(self._target, name)
-        if not callable(value):
-            return value
-
-        @functools.wraps(value)
-        def patient(*args, **kwargs):
-            return self._patience.call(value, *args, **kwargs)
-
-        return patient

@@ -7,18 +7,28 @@ coefficient tau. The last `head_layers` layers train end-to-end with the output 
 layers 0..N-1 are local, N = L - head_layers. The paper's default head group is the
 last d+1 layers (N = L - d - 1). Formulas follow the released code, Python's
 `round` (half to even) included.
+
+The plan knows a learning rule only through three facts (PlanRule, which every
+`ablate.rules.RuleSpec` has): whether it has local layers at all, whether its auxiliary
+nets copy later layers (then the depth schedule and the selection apply), and the size
+of its head group when none is set.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import UserInputError
 
 SCHEDULES = ("constant", "linear", "exponential", "step")
 STRATEGIES = ("uniform", "sequential", "repetitive", "random")
+# the settings a plan of layer copies is made from; a rule whose auxiliary nets are fixed
+# heads ignores them
+COPY_SETTINGS = ("aux_depth", "selection", "decay", "decay_coeff")
 
 
 class PlanError(UserInputError):
@@ -28,7 +38,7 @@ class PlanError(UserInputError):
 @dataclass(frozen=True)
 class LocalLayerPlan:
     layer: int
-    aux_depth: int  # 0 for rules whose auxiliary net is a fixed head (dgl, infopro, predsim)
+    aux_depth: int  # 0 for rules whose auxiliary nets are fixed heads
     # indices of the layers whose architecture the auxiliary net copies, in order;
     # `repetitive` repeats one index d_l times
     aux_layers: tuple[int, ...]
@@ -144,24 +154,18 @@ SELECTIONS = {
 assert tuple(SELECTIONS) == STRATEGIES
 
 
-def default_head_layers(rule: str, aux_depth: int, num_layers: int) -> int:
-    """Size of the end-to-end head group when the study does not set `head_layers`.
+class PlanRule(Protocol):
+    """What a plan needs to know of a learning rule (see the module docstring)."""
 
-    bp: every layer. auglocal: the paper's d + 1 (capped so that at least one layer is
-    local). dgl / infopro / predsim: 1, i.e. layer-wise local learning as the paper ran
-    its baselines (every layer but the last has its own auxiliary net).
-    """
-    if rule == "bp":
-        return num_layers
-    if rule == "auglocal":
-        return min(aux_depth + 1, num_layers - 1)
-    return 1
+    local: bool
+    copies_layers: bool
+    head_group: Callable[[int, int], int]  # (d, L) -> default head group size
 
 
 def make_plan(
     num_layers: int,
+    rule: PlanRule,
     *,
-    rule: str = "auglocal",
     aux_depth: int = 2,
     selection: str = "uniform",
     decay: str = "constant",
@@ -182,14 +186,13 @@ def make_plan(
         raise PlanError(f"--decay-coeff must lie in [0, 1], got {decay_coeff!r}")
 
     if head_layers is None:
-        head_layers = default_head_layers(rule, aux_depth, num_layers)
-    max_head = num_layers
-    if not isinstance(head_layers, int) or not 1 <= head_layers <= max_head:
+        head_layers = rule.head_group(aux_depth, num_layers)
+    if not isinstance(head_layers, int) or not 1 <= head_layers <= num_layers:
         raise PlanError(
-            f"--head-layers must be an integer in 1..{max_head} for a network of "
+            f"--head-layers must be an integer in 1..{num_layers} for a network of "
             f"{num_layers} layers, got {head_layers!r}"
         )
-    if rule == "bp":
+    if not rule.local:
         head_layers = num_layers
 
     n_local = num_layers - head_layers
@@ -197,7 +200,7 @@ def make_plan(
     select = SELECTIONS[selection]
     local = []
     for i in range(n_local):
-        if rule != "auglocal":  # the baselines' auxiliary nets are fixed heads, not layer copies
+        if not rule.copies_layers:  # fixed heads, not layer copies
             local.append(LocalLayerPlan(i, 0, ()))
             continue
         depth = schedule(i, n_local, aux_depth, decay_coeff)

@@ -1,17 +1,46 @@
-"""URLs of the servers a study talks to (the Optuna database, an MLflow store): their
-passwords masked wherever they are shown, and database servers opened with a short
-connect timeout and checked before anything trains. Imports nothing heavy, so study
-files can use it."""
+"""URLs of the stores a study talks to (the Optuna storage, the MLflow tracking store):
+where a study keeps them by default, which local file a URL names, their passwords masked
+wherever they are shown, and database servers opened with a short connect timeout and
+checked before anything trains. Imports nothing heavy (SQLAlchemy only when a server is
+checked)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # scheme://[user]:PASSWORD@host — the password runs to the last '@' before the path
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>[^\s/]*)@")
 # database servers, whose drivers all take `connect_timeout` (seconds)
 _SERVER_DIALECTS = ("postgresql", "mysql", "mariadb")
 CONNECT_TIMEOUT_S = 10
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite:/// URL (its query left off); None for any other URL
+    and for an in-memory database."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].partition("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def journal_path(url: str) -> Path | None:
+    """The file of an Optuna journal URL: journal:///PATH, or a path ending in .journal."""
+    if url.startswith("journal://"):
+        return Path(url[len("journal://"):])
+    if "://" not in url and url.endswith(".journal"):
+        return Path(url)
+    return None
+
+
+def default_tracking_uri(study_dir: str | Path) -> str:
+    """The MLflow store beside a study: a SQLite database, never MLflow's deprecated file store."""
+    return sqlite_url(Path(study_dir) / "mlflow.db")
 
 
 def mask_url(text: str) -> str:

@@ -23,7 +23,7 @@ import torch
 
 from ablate.analysis.cka import MinibatchCKA, cka_matrix
 from ablate.analysis.features import feature_batches, representation_names
-from ablate.build import build_network
+from ablate.engine import build_network
 
 BATCH = 500
 

@@ -29,14 +29,14 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from ablate import memory
-from ablate.build import build_network
+from ablate.engine import memory
+from ablate.engine import build_network
 from ablate.config import TrainConfig
 from ablate.data import DataBundle, DataInfo, DeviceLoader
 from ablate.data.base import drop_last_for_training
 from ablate.data.torchvision_sets import SETS
-from ablate.describe import describe_network, training_flops
-from ablate.train import Trainer
+from ablate.engine import describe_network, training_flops
+from ablate.engine import Trainer
 
 from .loader import PILImages
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ablate import memory
-from ablate.build import build_network
-from ablate.describe import describe_network, training_flops
+from ablate.engine import memory
+from ablate.engine import build_network
+from ablate.engine import describe_network, training_flops
 
 AUGLOCAL = dict(rule="auglocal", aux_depth=3, selection="uniform", decay="linear", decay_coeff=0.5)
 BP = dict(rule="bp", aux_depth=3, selection="uniform", decay="linear", decay_coeff=0.5)

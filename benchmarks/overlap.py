@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ablate.build import build_network
+from ablate.engine import build_network
 from ablate.engine import LocalNetwork
 
 from .epoch_time import MODELS, PLAN

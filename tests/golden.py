@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from ablate.config import TrainConfig
-from ablate.build import build_network
-from ablate.train import Trainer, build_optimizer
+from ablate.engine import build_network
+from ablate.engine import Trainer, build_optimizer
 
 GOLDEN_FILE = Path(__file__).with_name("golden_step.json")
 STEPS = 3

@@ -11,9 +11,10 @@ from ablate.analysis.cka import CKAError, cka_matrix, linear_cka
 from ablate.analysis.features import analysis_data, extract, reduce, representation_names, take
 from ablate.analysis.probe import probe_layers
 from ablate.analysis.similarity import layer_similarity
-from ablate.build import network_from_config
+from ablate.engine import network_from_config
 from ablate.config import TrainConfig
-from ablate.spec import SpecError, load_study, render_dry_run
+from ablate.spec import SpecError, load_study
+from ablate.study import render_dry_run
 
 CONFIG = TrainConfig(model="resnet20", width=0.25, dataset="digits", device="cpu", seed=0)
 

@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from ablate import tracking
-from ablate.analysis.report import study_report
+from ablate.report import render, study_report
 from ablate.cli import main
 from ablate.spec import load_study
 from ablate.study import run_study
@@ -44,39 +44,39 @@ def study(tmp_path_factory):
     session.enqueue_missing()
     session._next_grid_trial(lambda outcome: None)
     analyse_ready(spec, uri, lambda text: None)
-    early = {run["factors"]["rule"]: run for run in tracking.finished_trial_runs(uri, spec.experiment)}
+    early = {run.factors["rule"]: run for run in tracking.finished_trial_runs(uri, spec.experiment)}
     run_study(spec, progress=False, echo=lambda text: None)
-    runs = {run["factors"]["rule"]: run for run in tracking.finished_trial_runs(uri, spec.experiment)}
+    runs = {run.factors["rule"]: run for run in tracking.finished_trial_runs(uri, spec.experiment)}
     return spec, uri, early, runs
 
 
 def test_an_analysis_waits_for_its_reference_and_runs_when_it_finishes(study):
     spec, uri, early, runs = study
-    bp_key = spec.references[runs["auglocal"]["trial_key"]].key
+    bp_key = spec.references[runs["auglocal"].trial_key].key
     assert list(early) == ["auglocal"]
-    assert early["auglocal"]["tags"]["ablate.analysis"] == f"waiting for reference {bp_key}"
-    assert runs["auglocal"]["tags"]["ablate.analysis"] == "done"
-    assert runs["auglocal"]["tags"]["ablate.analysis.reference_run"] == runs["bp"]["run_id"]
+    assert early["auglocal"].tags["ablate.analysis"] == f"waiting for reference {bp_key}"
+    assert runs["auglocal"].tags["ablate.analysis"] == "done"
+    assert runs["auglocal"].tags["ablate.analysis.reference_run"] == runs["bp"].run_id
 
 
 def test_probe_and_cka_curves_are_logged_per_layer_with_how_they_were_made(study):
     spec, uri, _, runs = study
-    probes = tracking.metric_history(uri, runs["auglocal"]["run_id"], "probe_acc")
-    cka = tracking.metric_history(uri, runs["auglocal"]["run_id"], "cka_to_ref")
+    probes = tracking.metric_history(uri, runs["auglocal"].run_id, "probe_acc")
+    cka = tracking.metric_history(uri, runs["auglocal"].run_id, "cka_to_ref")
     assert [step for step, _ in probes] == [step for step, _ in cka] == list(range(11))  # 10 layers + output
     assert all(0 <= value <= 1 for _, value in probes)
     assert all(-0.1 <= value <= 1.0 + 1e-9 for _, value in cka) and cka[0][1] > cka[-2][1]
-    tags = runs["auglocal"]["tags"]
+    tags = runs["auglocal"].tags
     assert (tags["ablate.analysis.cka.estimator"], tags["ablate.analysis.cka.examples"],
             tags["ablate.analysis.cka.reduction"]) == ("minibatch", "200", "flatten")
     assert tags["ablate.analysis.probe.reduction"] == "gap"
     # the reference is not compared with itself, but is probed
-    assert "cka_to_ref" not in runs["bp"]["metrics"] and "probe_acc" in runs["bp"]["metrics"]
+    assert "cka_to_ref" not in runs["bp"].metrics and "probe_acc" in runs["bp"].metrics
 
 
 def test_analysis_files_are_run_artifacts(study, tmp_path):
     _, uri, _, runs = study
-    folder = tracking.download_artifacts(uri, runs["auglocal"]["run_id"], "analysis", tmp_path)
+    folder = tracking.download_artifacts(uri, runs["auglocal"].run_id, "analysis", tmp_path)
     names = {p.name for p in folder.iterdir()}
     assert {"probe_acc.npy", "probe_acc.csv", "probe_acc.png", "probe.json", "cka_to_ref.npy", "cka_to_ref.csv",
             "cka_to_ref.json", "cka_to_ref_heatmap.png", "cka_to_ref_same_layer.png"} <= names
@@ -95,8 +95,8 @@ def test_analyze_cka_by_study_cell_and_probe_by_run_id(study, tmp_path, capsys):
                  "--estimator", "debiased", "--out", str(tmp_path / "cka")])
     out = capsys.readouterr().out
     assert code == 0 and "linear CKA (debiased, n=100, flatten)" in out and "same layer: 0:" in out
-    assert (tmp_path / "cka" / f"cka_vs_{runs['bp']['run_id']}" / "cka_heatmap.png").exists()
-    code = main(["analyze", "probe", runs["bp"]["run_id"], "--tracking-uri", uri, "--train-examples", "200",
+    assert (tmp_path / "cka" / f"cka_vs_{runs['bp'].run_id}" / "cka_heatmap.png").exists()
+    code = main(["analyze", "probe", runs["bp"].run_id, "--tracking-uri", uri, "--train-examples", "200",
                  "--reduction", "pool2"])
     out = capsys.readouterr().out
     assert code == 0 and "linear probes of run" in out and "(pool2;" in out and "output" in out
@@ -124,7 +124,7 @@ def test_the_report_draws_per_layer_curves_for_each_cell(study, tmp_path):
     report = study_report(spec, out_dir=tmp_path)
     names = {p.name for p in report.files}
     assert {"probe_accuracy_per_layer.png", "cka_to_reference_per_layer.png", "layer_curves.csv"} <= names
-    assert "![tiny: linear probe test accuracy](probe_accuracy_per_layer.png)" in report.text
+    assert "![tiny: linear probe test accuracy](probe_accuracy_per_layer.png)" in render(report, "markdown")
     rows = (tmp_path / "layer_curves.csv").read_text().splitlines()
     assert len([r for r in rows if ",probe_acc," in r]) == 22 and len([r for r in rows if ",cka_to_ref," in r]) == 11
 

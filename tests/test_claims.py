@@ -3,20 +3,21 @@ and the results page that collects reports."""
 
 import numpy as np
 
-from ablate.analysis.claims import check_claims
-from ablate.analysis.layer_curves import LayerCurve
-from ablate.analysis.report import build_report
-from ablate.analysis.results_page import write_results_section
+from ablate.report.claims import check_claims
+from ablate.report.layer_curves import LayerCurve
+from ablate.report import build_report
+from ablate.report.results_page import write_results_section
+from ablate.tracking import RunRecord
 
 MIB = 2**20
 SEEDS = (0, 1, 2)
 
 
 def run(cell_id, factors, seed, acc, memory_mib, aux_flops=5e6):
-    return {"run_id": f"{cell_id}-{seed}", "cell_id": cell_id, "seed": seed, "trial_key": f"{cell_id}-s{seed}",
-            "factors": factors, "params": {}, "status": "finished", "end_time": 1,
-            "metrics": {"final_test_acc": acc, "best_test_acc": acc, "peak_memory_bytes_max": memory_mib * MIB,
-                        "time_per_epoch_s": 1.0, "aux_flops": aux_flops}}
+    return RunRecord(run_id=f"{cell_id}-{seed}", cell_id=cell_id, seed=seed, trial_key=f"{cell_id}-s{seed}",
+                     factors=factors, end_time=1,
+                     metrics={"final_test_acc": acc, "best_test_acc": acc, "peak_memory_bytes_max": memory_mib * MIB,
+                              "time_per_epoch_s": 1.0, "aux_flops": aux_flops})
 
 
 def rules_report(auglocal_acc, dgl_acc):

@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-import ablate.compiling
-from ablate.build import build_network
+import ablate.engine.compiling
+from ablate.engine import build_network
 from ablate.cli import main
 from ablate.config import EXECUTION_ONLY, TrainConfig
 from ablate.spec.cells import cell_id
-from ablate.train import Callback, CheckpointMismatch, Trainer
+from ablate.engine import Callback, Trainer
+from ablate.engine.checkpoints import CheckpointMismatch
 
 DIGITS = dict(model="resnet20", width=0.5, dataset="digits", batch_size=64, warmup_epochs=0, device="cpu",
               rule="auglocal", aux_depth=2)
@@ -201,7 +202,7 @@ def fresh_dynamo():
 def test_a_compiled_step_gives_the_plain_steps_numbers(monkeypatch):
     # aot_eager: the forward and backward graphs inductor would generate code for, run
     # by torch's own kernels (inductor's C++ compilation takes minutes on this CPU)
-    monkeypatch.setattr(ablate.compiling, "BACKEND", "aot_eager")
+    monkeypatch.setattr(ablate.engine.compiling, "BACKEND", "aot_eager")
     # two local units and the head group: three graphs to compile
     config = TrainConfig(**{**DIGITS, "width": 0.25}, head_layers=8, epochs=1, train_subset=128)
     plain = Trainer(config).fit()["final"]

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from ablate.engine import LocalNetwork
 from ablate.models import backbone_names, build_backbone
-from ablate.plan import SCHEDULES, STRATEGIES, make_plan
-from ablate.rules import build_aux_heads
+from ablate.plan import SCHEDULES, STRATEGIES
+from ablate.rules import build_aux_heads, plan_for
 
 CLASSES = 10
 CHANNELS = 1
@@ -40,7 +40,7 @@ def build_net(name, rule, *, width=WIDTH, size=None, aux_depth=2, selection="uni
     torch.manual_seed(0)
     backbone = build_backbone(name, in_channels=CHANNELS, num_classes=CLASSES,
                               image_size=size or image_size(name), width=width)
-    plan = make_plan(len(backbone.layers), rule=rule, aux_depth=aux_depth, selection=selection,
+    plan = plan_for(rule, len(backbone.layers), aux_depth=aux_depth, selection=selection,
                      decay=decay, decay_coeff=decay_coeff, seed=0)
     heads = build_aux_heads(rule, backbone, plan)
     return LocalNetwork(backbone, plan, heads, mean=(0.5,) * CHANNELS, std=(0.5,) * CHANNELS)

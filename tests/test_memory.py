@@ -2,7 +2,7 @@
 
 import torch
 
-from ablate.memory import SavedTensorMeter
+from ablate.engine.memory import SavedTensorMeter
 
 
 def test_meter_counts_saved_activations_and_releases_them_after_backward():

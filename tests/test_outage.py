@@ -11,12 +11,11 @@ from mlflow.exceptions import MlflowException, RestException
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from ablate.outage import OutageSettingError, Patience, PatientProxy, outage_patience_s
+from ablate.outage import OutageSettingError, Patience, is_outage, outage_patience_s
 from ablate.spec import load_study
 from ablate.study import resolve_storage
 from ablate.study.session import Session
-from ablate.study.storage import is_storage_outage
-from ablate.tracking import is_tracking_outage
+from ablate.tracking import TrackingStore
 
 from test_study import tracking_uri, write_study  # noqa: F401 (fixture)
 
@@ -94,15 +93,25 @@ def test_any_other_error_is_raised_at_once():
     assert time.sleeps == [] and len(call.calls) == 1
 
 
-def test_a_patient_proxy_retries_method_calls_and_passes_other_attributes():
-    class Store:
-        name = "store"
-        fetch = staticmethod(failing(2, ConnectionError()))
+def test_a_run_created_just_before_the_connection_dropped_is_found_again_not_created_twice(tmp_path):
+    store = TrackingStore(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store.patience, _ = patience(transient=requests.exceptions.ConnectionError)
+    experiment = store.create_experiment("dropped", None)
+    create = store.client.create_run
+    calls = []
 
-    patient, time = patience()
-    proxy = PatientProxy(Store(), patient)
-    assert proxy.name == "store" and proxy.patience is patient
-    assert proxy.fetch(7) == "ok" and Store.fetch.calls == [(7,)] * 3
+    def created_but_the_answer_lost(*args, **kwargs):
+        run = create(*args, **kwargs)
+        calls.append(run.info.run_id)
+        if len(calls) == 1:
+            raise requests.exceptions.ConnectionError("connection reset by peer")
+        return run
+
+    store.client.create_run = created_but_the_answer_lost
+    run_id = store.create_run(experiment, "trial seed 0", {"ablate.role": "trial"})
+
+    assert calls == [run_id]  # the retry found the first try's run and created none
+    assert [r.info.run_id for r in store.search(experiment, "")] == [run_id]
 
 
 @pytest.mark.parametrize("value, seconds", [(None, 120.0), ("", 120.0), ("30", 30.0), ("0", 0.0), ("2.5", 2.5)])
@@ -135,18 +144,18 @@ def raised_from(cause: Exception, error: Exception) -> Exception:
 
 def test_a_lost_database_connection_is_an_outage_and_a_finished_trial_is_not():
     dropped = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionResetError("server closed the connection"))
-    assert is_storage_outage(raised_from(dropped, StorageInternalError("An exception is raised during the commit")))
-    assert is_storage_outage(sqlalchemy.exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")))
-    assert not is_storage_outage(UpdateFinishedTrialError("Trial#0 has already finished"))
-    assert not is_storage_outage(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert is_outage(raised_from(dropped, StorageInternalError("An exception is raised during the commit")))
+    assert is_outage(sqlalchemy.exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")))
+    assert not is_outage(UpdateFinishedTrialError("Trial#0 has already finished"))
+    assert not is_outage(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
 
 
 def test_an_unanswered_tracking_request_is_an_outage_and_a_refused_one_is_not():
     refused = requests.exceptions.ConnectionError("Max retries exceeded (Connection refused)")
-    assert is_tracking_outage(raised_from(refused, MlflowException("API request to /runs/log-batch failed")))
-    assert is_tracking_outage(raised_from(requests.exceptions.RetryError("too many 503 error responses"),
-                                          MlflowException("API request to /runs/log-batch failed")))
-    assert not is_tracking_outage(RestException({"error_code": "RESOURCE_ALREADY_EXISTS", "message": "exists"}))
+    assert is_outage(raised_from(refused, MlflowException("API request to /runs/log-batch failed")))
+    assert is_outage(raised_from(requests.exceptions.RetryError("too many 503 error responses"),
+                                MlflowException("API request to /runs/log-batch failed")))
+    assert not is_outage(RestException({"error_code": "RESOURCE_ALREADY_EXISTS", "message": "exists"}))
 
 
 def test_a_finished_trial_whose_answer_was_lost_counts_as_finished_by_this_worker(tmp_path, tracking_uri):
@@ -154,7 +163,7 @@ def test_a_finished_trial_whose_answer_was_lost_counts_as_finished_by_this_worke
     session = Session(spec, resolve_storage(spec), tracking_uri)
     session.enqueue_missing()
     claimed = session._claim()
-    storage = session.storage._target
+    storage = session.store.storage
     write = storage.set_trial_state_values
 
     def written_but_the_answer_lost(trial_id, state, values=None):
@@ -169,4 +178,4 @@ def test_a_finished_trial_whose_answer_was_lost_counts_as_finished_by_this_worke
 
     assert session.end(claimed, TrialState.COMPLETE, {"best_val_acc": 0.5}, [0.5]) is True
     assert dropped == [claimed._trial_id]
-    assert session.storage.get_trial(claimed._trial_id).state == TrialState.COMPLETE
+    assert session.store.trial(claimed._trial_id).state == TrialState.COMPLETE

@@ -7,12 +7,12 @@ from ablate.plan import (
     depth_exponential,
     depth_linear,
     depth_step,
-    make_plan,
     select_random,
     select_repetitive,
     select_sequential,
     select_uniform,
 )
+from ablate.rules import plan_for
 
 RESNET32, RESNET110 = 16, 55
 
@@ -22,19 +22,19 @@ def depths(plan):
 
 
 def test_resnet32_d3_linear_pyramid():
-    plan = make_plan(RESNET32, aux_depth=3, decay="linear", decay_coeff=0.5)
+    plan = plan_for("auglocal", RESNET32, aux_depth=3, decay="linear", decay_coeff=0.5)
     assert depths(plan) == [3] * 6 + [2] * 6
     assert plan.local[0].aux_layers == (5, 10, 15)
     assert plan.head_layers == (12, 13, 14, 15)
 
 
 def test_resnet32_d2_uniform_selection():
-    plan = make_plan(RESNET32, aux_depth=2)
+    plan = plan_for("auglocal", RESNET32, aux_depth=2)
     assert plan.local[0].aux_layers == (8, 15)  # round(7.5) == 8
 
 
 def test_resnet110_d3_linear_uses_round_half_to_even():
-    plan = make_plan(RESNET110, aux_depth=3, decay="linear", decay_coeff=0.5)
+    plan = plan_for("auglocal", RESNET110, aux_depth=3, decay="linear", decay_coeff=0.5)
     # i = 25 gives exactly 2.5, which Python rounds to 2
     assert depths(plan) == [3] * 25 + [2] * 26
     assert plan.local[0].aux_layers == (18, 36, 54)
@@ -42,18 +42,18 @@ def test_resnet110_d3_linear_uses_round_half_to_even():
 
 def test_default_head_group_is_last_d_plus_one_layers():
     for d in (1, 2, 3, 5):
-        plan = make_plan(RESNET32, aux_depth=d)
+        plan = plan_for("auglocal", RESNET32, aux_depth=d)
         assert plan.num_local == RESNET32 - d - 1
 
 
 def test_head_layers_down_to_one_makes_every_layer_but_the_last_local():
-    plan = make_plan(RESNET32, aux_depth=2, head_layers=1)
+    plan = plan_for("auglocal", RESNET32, aux_depth=2, head_layers=1)
     assert plan.num_local == 15 and plan.head_layers == (15,)
 
 
 def test_bp_has_no_local_layers_and_baselines_are_layer_wise():
-    assert make_plan(RESNET32, rule="bp").num_local == 0
-    dgl = make_plan(RESNET32, rule="dgl", aux_depth=3)
+    assert plan_for("bp", RESNET32).num_local == 0
+    dgl = plan_for("dgl", RESNET32, aux_depth=3)
     assert dgl.num_local == 15
     assert all(p.aux_depth == 0 and p.aux_layers == () for p in dgl.local)
 
@@ -75,7 +75,7 @@ def test_step_schedule_halves():
 
 def test_depth_is_never_below_one():
     for decay in ("linear", "exponential", "step"):
-        plan = make_plan(RESNET110, aux_depth=1, decay=decay, decay_coeff=1.0)
+        plan = plan_for("auglocal", RESNET110, aux_depth=1, decay=decay, decay_coeff=1.0)
         assert min(depths(plan)) == 1
 
 
@@ -111,8 +111,8 @@ def test_random_is_distinct_sorted_and_seeded_by_trial_seed_and_layer():
 
 
 def test_random_plan_changes_with_seed():
-    a = make_plan(RESNET110, aux_depth=3, selection="random", seed=1)
-    b = make_plan(RESNET110, aux_depth=3, selection="random", seed=2)
+    a = plan_for("auglocal", RESNET110, aux_depth=3, selection="random", seed=1)
+    b = plan_for("auglocal", RESNET110, aux_depth=3, selection="random", seed=2)
     assert a.local != b.local
 
 
@@ -130,9 +130,9 @@ def test_random_plan_changes_with_seed():
 )
 def test_impossible_requests_name_the_option(kwargs, option):
     with pytest.raises(PlanError, match=option):
-        make_plan(RESNET32, **kwargs)
+        plan_for("auglocal", RESNET32, **kwargs)
 
 
 def test_plan_as_dict_is_json_ready():
-    d = make_plan(RESNET32, aux_depth=2).as_dict()
+    d = plan_for("auglocal", RESNET32, aux_depth=2).as_dict()
     assert d["num_layers"] == 16 and d["local_layers"][0] == {"layer": 0, "aux_depth": 2, "aux_layers": [8, 15]}

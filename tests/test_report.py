@@ -8,7 +8,8 @@ import math
 import pytest
 from scipy import stats
 
-from ablate.analysis.report import ReportError, build_report, summarize
+from ablate.report import render, ReportError, build_report, summarize
+from ablate.tracking import RunRecord
 
 MIB = 2**20
 BP = ("c0bp00000000", {"rule": "bp"})
@@ -20,13 +21,11 @@ SEEDS = (0, 1, 2)
 
 def run(cell, seed, acc, memory_mib=100.0, end_time=1000, **metrics):
     cell_id, factors = cell
-    return {
-        "run_id": f"{cell_id}-{seed}-{end_time}", "cell_id": cell_id, "seed": seed,
-        "trial_key": f"{cell_id}-s{seed}", "factors": factors, "params": {}, "status": "finished",
-        "end_time": end_time,
-        "metrics": {"final_test_acc": acc, "best_test_acc": acc - 0.01, "peak_memory_bytes_max": memory_mib * MIB,
-                    "time_per_epoch_s": 2.0 + seed, "aux_flops": 5e6, **metrics},
-    }
+    return RunRecord(
+        run_id=f"{cell_id}-{seed}-{end_time}", cell_id=cell_id, seed=seed, trial_key=f"{cell_id}-s{seed}",
+        factors=factors, end_time=end_time,
+        metrics={"final_test_acc": acc, "best_test_acc": acc - 0.01, "peak_memory_bytes_max": memory_mib * MIB,
+                 "time_per_epoch_s": 2.0 + seed, "aux_flops": 5e6, **metrics})
 
 
 BP_ACC = [0.90, 0.92, 0.94]
@@ -75,13 +74,13 @@ def test_a_cell_missing_seeds_says_which():
     report = full_report()
     assert cell(report, D1[0]).n_text == "2 of 3, missing seeds: 2"
     assert cell(report, BP[0]).n_text == "3"
-    assert "| rule=auglocal, aux_depth=1 | 2 of 3, missing seeds: 2 |" in report.render("markdown")
+    assert "| rule=auglocal, aux_depth=1 | 2 of 3, missing seeds: 2 |" in render(report, "markdown")
 
 
 def test_a_cell_without_finished_runs_is_listed_as_such():
     report = full_report()
     assert cell(report, D3[0]).n_text == "no finished runs"
-    assert "| rule=auglocal, aux_depth=3 | no finished runs | — |" in report.render("markdown")
+    assert "| rule=auglocal, aux_depth=3 | no finished runs | — |" in render(report, "markdown")
 
 
 def test_runs_of_seeds_or_cells_outside_the_study_are_left_out_and_counted():
@@ -129,7 +128,7 @@ def test_one_seed_is_too_few_for_a_test():
     report = build_report(runs, study="s", reference={"rule": "bp"})
     comparison = cell(report, D2[0]).comparison
     assert comparison.test == "too few seeds" and comparison.p_value is None
-    assert "too few seeds" in report.render("markdown")
+    assert "too few seeds" in render(report, "markdown")
 
 
 def test_the_reference_cell_is_marked_and_an_empty_cell_is_not_tested():
@@ -149,7 +148,7 @@ def test_each_cell_is_compared_with_the_reference_sharing_its_other_factors():
 def test_a_search_study_without_runs_reports_that_and_draws_nothing(tmp_path):
     report = build_report([], study="search", reference={"rule": "bp"}, out_dir=tmp_path)
     assert report.cells == [] and report.notes == ["no finished runs yet"]
-    assert "- no finished runs yet" in report.render("markdown")
+    assert "- no finished runs yet" in render(report, "markdown")
     assert not [p for p in report.files if p.suffix == ".png"]
 
 
@@ -160,7 +159,7 @@ def test_a_reference_matching_no_cell_is_a_user_error():
 
 # ------------------------------------------------------------------------------ formats
 def test_markdown_names_the_study_seeds_and_reference():
-    text = full_report().render("markdown")
+    text = render(full_report(), "markdown")
     assert text.startswith("**Study quick · 4 cells · seeds 0, 1, 2 (3 per cell) · reference: rule=bp**")
     assert "| rule=bp | 3 | 92.00 ± 2.00 [87.03, 96.97] |" in text
     assert "| reference |" in text
@@ -168,7 +167,7 @@ def test_markdown_names_the_study_seeds_and_reference():
 
 
 def test_csv_has_one_row_per_cell_with_every_statistic():
-    rows = list(csv.DictReader(io.StringIO(full_report(fmt="csv").text)))
+    rows = list(csv.DictReader(io.StringIO(render(full_report(), "csv"))))
     assert [r["cell_id"] for r in rows] == [BP[0], D1[0], D2[0], D3[0]]
     bp = rows[0]
     assert float(bp["final_test_acc_pct_mean"]) == pytest.approx(92.0)
@@ -180,7 +179,7 @@ def test_csv_has_one_row_per_cell_with_every_statistic():
 
 
 def test_latex_is_a_booktabs_tabular_with_escaped_labels():
-    text = full_report(fmt="latex").text
+    text = render(full_report(), "latex")
     assert r"\begin{tabular}{l" in text and r"\end{tabular}" in text
     assert r"\toprule" in text and r"\midrule" in text and r"\bottomrule" in text
     assert r"rule=auglocal, aux\_depth=2" in text
@@ -190,7 +189,7 @@ def test_latex_is_a_booktabs_tabular_with_escaped_labels():
 
 def test_an_unknown_format_is_a_user_error():
     with pytest.raises(ReportError, match="choose one of markdown, csv, latex"):
-        full_report(fmt="html")
+        render(full_report(), "html")
 
 
 # ------------------------------------------------------------------------------ files
@@ -205,7 +204,7 @@ def test_tables_and_plots_are_written_to_the_output_directory(tmp_path):
                      "report.csv", "report.md", "report.tex"]
     assert all(p.parent == tmp_path for p in report.files)
     assert all(is_png(p) for p in report.files if p.suffix == ".png")
-    assert (tmp_path / "report.md").read_text() == report.render("markdown")
+    assert (tmp_path / "report.md").read_text() == render(report, "markdown")
 
 
 def test_without_an_aux_depth_factor_only_the_memory_plot_is_drawn(tmp_path):

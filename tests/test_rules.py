@@ -8,8 +8,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from ablate.models import build_backbone
-from ablate.plan import make_plan
-from ablate.rules import RULES, RuleError, build_aux_heads
+from ablate.rules import RULES, RuleError, build_aux_heads, plan_for
 from ablate.rules.auglocal import downsampling_steps
 from ablate.rules.dgl import dgl_pool_sides
 from ablate.rules.infopro import RESNET32_LAMBDAS, RESNET110_LAMBDAS, interpolate_lambdas
@@ -26,7 +25,7 @@ def resnet32():
 
 
 def heads_for(rule, backbone, **plan_options):
-    plan = make_plan(len(backbone.layers), rule=rule, seed=0, **plan_options)
+    plan = plan_for(rule, len(backbone.layers), seed=0, **plan_options)
     return plan, build_aux_heads(rule, backbone, plan)
 
 
@@ -43,14 +42,14 @@ def labels(batch=2):
 
 
 def test_unknown_rule_is_rejected_naming_the_allowed_rules(resnet32):
-    plan = make_plan(len(resnet32.layers), rule="auglocal")
+    plan = plan_for("auglocal", len(resnet32.layers))
     with pytest.raises(RuleError, match="unknown rule 'fa'.*bp, auglocal, dgl, infopro, predsim"):
         build_aux_heads("fa", resnet32, plan)
     assert issubclass(RuleError, ValueError)
 
 
 def test_rules_registry_lists_bp_auglocal_and_the_three_baselines():
-    assert RULES == ("bp", "auglocal", "dgl", "infopro", "predsim")
+    assert RULES.names() == ("bp", "auglocal", "dgl", "infopro", "predsim")
 
 
 def test_bp_has_no_auxiliary_nets(resnet32):
@@ -60,13 +59,13 @@ def test_bp_has_no_auxiliary_nets(resnet32):
 
 def test_plan_of_another_size_or_rule_is_rejected(resnet32):
     with pytest.raises(RuleError, match="16"):
-        build_aux_heads("dgl", resnet32, make_plan(10, rule="dgl"))
+        build_aux_heads("dgl", resnet32, plan_for("dgl", 10))
     with pytest.raises(RuleError, match="rule='bp'"):
-        build_aux_heads("bp", resnet32, make_plan(16, rule="dgl"))
+        build_aux_heads("bp", resnet32, plan_for("dgl", 16))
     with pytest.raises(RuleError, match="rule='auglocal'"):
-        build_aux_heads("auglocal", resnet32, make_plan(16, rule="dgl"))
+        build_aux_heads("auglocal", resnet32, plan_for("dgl", 16))
     with pytest.raises(RuleError, match="infopro_lambdas"):
-        build_aux_heads("dgl", resnet32, make_plan(16, rule="dgl"), infopro_lambdas=RESNET32_LAMBDAS)
+        build_aux_heads("dgl", resnet32, plan_for("dgl", 16), infopro_lambdas=RESNET32_LAMBDAS)
 
 
 @pytest.mark.parametrize("rule", ["auglocal", "dgl", "infopro", "predsim"])
@@ -178,7 +177,7 @@ def test_infopro_defaults_follow_resnet32_and_resnet110_and_can_be_overridden(re
     assert (heads[0].recon_weight, heads[0].ce_weight) == pytest.approx(RESNET110_LAMBDAS[0])
     assert (heads[-1].recon_weight, heads[-1].ce_weight) == pytest.approx(RESNET110_LAMBDAS[1])
 
-    plan = make_plan(16, rule="infopro")
+    plan = plan_for("infopro", 16)
     heads = build_aux_heads("infopro", resnet32, plan, infopro_lambdas=((1.0, 2.0), (3.0, 4.0)))
     assert (heads[0].recon_weight, heads[0].ce_weight) == (1.0, 2.0)
     assert (heads[-1].recon_weight, heads[-1].ce_weight) == (3.0, 4.0)

@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 from ablate.cli import main
 from ablate.spec import load_study
 from ablate.study.storage import open_storage
-from ablate.worker import HOST
+from ablate.study.store import TrialStore
+from ablate.study.liveness import HOST
 
 from servers import PASSWORD, POSTGRES_MISSING, QUIET, postgres_binaries, running_servers
 from test_study import TINY
@@ -162,14 +163,14 @@ def test_three_workers_share_the_study_and_a_killed_workers_trial_is_taken_over(
 
 
 def test_the_optuna_storage_rides_out_a_database_restart(servers, caplog):
-    storage = open_storage(servers.storage)
-    assert storage.get_all_studies() is not None  # connected before the outage
+    store = TrialStore(servers.storage)
+    assert store.patient(store.storage.get_all_studies) is not None  # connected before the outage
 
     servers.postgres.stop()
     restart = threading.Timer(2.0, servers.postgres.start)
     restart.start()
     with caplog.at_level(logging.WARNING, logger="ablate"):
-        studies = storage.get_all_studies()
+        studies = store.patient(store.storage.get_all_studies)
     restart.join()
 
     assert studies is not None

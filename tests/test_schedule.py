@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ablate.schedule import cosine_with_warmup, step_decay
+from ablate.engine.schedule import cosine_with_warmup, step_decay
 
 
 def released_code_lr(e, E, lr0):

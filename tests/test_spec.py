@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.data import DATASETS
-from ablate.spec import DATASET_SHAPES, SpecError, load_study, render_dry_run
+from ablate.data import DATASETS, load_data
+from ablate.spec import SpecError, load_study
+from ablate.study import render_dry_run
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 # the study files shipped in the repository, not what running them wrote under runs/
@@ -109,8 +110,11 @@ def test_paper_studies_use_the_released_hyperparameters(model, depth):
     assert spec.seeds == (0, 1, 2) and spec.reference == {"rule": "bp"}
 
 
-def test_the_dataset_table_covers_every_dataset():
-    assert set(DATASET_SHAPES) == set(DATASETS)
+def test_the_shape_a_dataset_registers_is_the_shape_it_loads_with():
+    shape = DATASETS["digits"].shape
+    info = load_data("digits", val_size=0).info
+    assert (shape.channels, shape.image_size, shape.num_classes, shape.train_size) == (
+        info.channels, info.image_size, info.num_classes, info.train_size)
 
 
 # ---------------------------------------------------------------------------- expansion and ids

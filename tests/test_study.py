@@ -24,8 +24,8 @@ from ablate.spec import load_study
 from ablate.study import StudyStorageError, resolve_storage, run_study, study_status
 from ablate.study.attempts import staleness
 from ablate.tracking import Tracker, default_tracking_uri
-from ablate.train import Callback, Trainer
-from ablate.worker import HOST, PID_SCOPE
+from ablate.engine import Callback, Trainer
+from ablate.study.liveness import HOST, PID_SCOPE
 
 TINY = {"dataset": "digits", "model": "resnet20", "width": 0.25, "train_subset": 256, "batch_size": 128,
         "epochs": 1, "schedule": "constant", "device": "cpu", "rule": "bp"}

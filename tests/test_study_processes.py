@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from ablate.spec import load_study
 from ablate.study import resolve_storage, run_study
-from ablate.worker import HOST
+from ablate.study.liveness import HOST
 
 from test_study import by_key, mlflow_runs, optuna_trials, tracking_uri, write_study  # noqa: F401 (fixture)
 

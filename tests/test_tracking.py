@@ -13,17 +13,17 @@ import torch
 import yaml
 from mlflow.entities import ViewType
 
-from ablate.analysis.report import study_report
+from ablate.report import render, study_report
 from ablate.config import TrainConfig
 from ablate.spec import Trial
 from ablate.tracking import (
     Tracker,
     default_tracking_uri,
     finished_trial_runs,
-    mask_url,
     metric_history,
 )
-from ablate.train import Callback, Trainer
+from ablate.urls import mask_url
+from ablate.engine import Callback, Trainer
 
 TINY = dict(model="resnet20", width=0.25, dataset="digits", train_subset=256, batch_size=128,
             lr=0.1, warmup_epochs=0, device="cpu")
@@ -242,13 +242,13 @@ def test_system_metrics_are_logged_and_the_monitor_stops(trained):
 def test_finished_trial_runs_reads_back_the_trial(trained):
     tracker = trained["tracker"]
     runs = finished_trial_runs(tracker.tracking_uri, "trained")
-    assert [r["run_id"] for r in runs] == [trained["run_id"]]
+    assert [r.run_id for r in runs] == [trained["run_id"]]
     run = runs[0]
-    assert (run["cell_id"], run["seed"], run["trial_key"]) == (trained["trial"].cell_id, 3, trained["trial"].key)
-    assert run["factors"] == {"rule": "auglocal", "aux_depth": 2}
-    assert run["params"]["rule"] == "auglocal"
-    assert run["metrics"]["final_test_acc"] == pytest.approx(trained["result"]["final"]["test_acc"])
-    assert run["status"] == "finished"
+    assert (run.cell_id, run.seed, run.trial_key) == (trained["trial"].cell_id, 3, trained["trial"].key)
+    assert run.factors == {"rule": "auglocal", "aux_depth": 2}
+    assert run.params["rule"] == "auglocal"
+    assert run.metrics["final_test_acc"] == pytest.approx(trained["result"]["final"]["test_acc"])
+    assert run.status == "finished"
     assert finished_trial_runs(tracker.tracking_uri, "trained", study="another") == []
 
 
@@ -353,7 +353,7 @@ def test_the_report_reads_the_trial_back_from_mlflow(store, trained, tmp_path):
     assert report.commands[0].endswith("trained.yaml --set epochs=1")
     assert cell.stats["final_test_acc_pct"].mean == pytest.approx(100 * trained["result"]["final"]["test_acc"])
     assert cell.stats["aux_mflops"].mean == pytest.approx(trained["run"].data.metrics["aux_flops"] / 1e6)
-    assert "| rule=auglocal, aux_depth=2 | 1 of 2, missing seeds: 4 |" in report.text
+    assert "| rule=auglocal, aux_depth=2 | 1 of 2, missing seeds: 4 |" in render(report, "markdown")
     trained["tracker"].log_parent_artifacts(trained["parent"], report.files)
     logged = {f.path for f in trained["tracker"].client.list_artifacts(trained["parent"], "report")}
     assert {"report/report.md", "report/accuracy_vs_peak_memory.png"} <= logged

@@ -6,7 +6,9 @@ import sys
 import pytest
 
 from ablate.config import TrainConfig
-from ablate.train import Callback, CheckpointMismatch, Trainer
+from ablate.engine import Callback, Trainer
+from ablate.engine.stopping import StopRequest
+from ablate.engine.checkpoints import CheckpointMismatch
 
 # small and fast: 8x8 digits, resnet20 at a quarter of its width
 FAST = dict(model="resnet20", width=0.5, dataset="digits", batch_size=64, lr=0.1,
@@ -89,8 +91,8 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
 
 def test_the_engine_runs_without_optuna_or_mlflow():
     code = (
-        "import sys; import ablate.train, ablate.engine, ablate.data, ablate.models, ablate.rules, "
-        "ablate.plan, ablate.describe, ablate.cli; "
+        "import sys; import ablate.engine, ablate.data, ablate.models, ablate.rules, ablate.plan, ablate.config, "
+        "ablate.cli, ablate.cli.train, ablate.cli.describe; "
         "bad = [m for m in ('optuna', 'mlflow') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -106,15 +108,29 @@ def test_bf16_autocast_and_channels_last_train_to_finite_numbers(option):
     assert all(0 <= a <= 1 for a in result["final"]["aux_acc"]) and result["final"]["train_loss"] > 0
 
 
-def test_a_stop_request_interrupts_between_steps_and_keeps_the_last_checkpoint(tmp_path):
+def test_a_stop_request_ends_training_after_the_epoch_and_its_checkpoint(tmp_path):
+    stop = StopRequest()
+
     class RequestStopInEpoch2(Callback):
-        def on_train_start(self, trainer):
-            self.trainer = trainer
-
         def on_epoch_end(self, metrics):
-            self.trainer.stop_requested = metrics["epoch"] == 1
+            if metrics["epoch"] == 1:
+                stop.request()  # as the first Ctrl-C does, during epoch 2
 
-    config = TrainConfig(**FAST, rule="bp", epochs=3, train_subset=256)
+    config = TrainConfig(**FAST, rule="bp", epochs=4, train_subset=256)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config, checkpoint_dir=tmp_path, callbacks=[RequestStopInEpoch2()]).fit()
-    assert Trainer(config, checkpoint_dir=tmp_path).start_epoch == 2
+        Trainer(config, checkpoint_dir=tmp_path, callbacks=[RequestStopInEpoch2()], stop=stop).fit()
+    assert Trainer(config, checkpoint_dir=tmp_path).start_epoch == 2  # epoch 1 requested it: stop after it
+
+
+def test_an_immediate_stop_ends_training_at_the_next_step_keeping_the_last_epochs_checkpoint(tmp_path):
+    stop = StopRequest()
+
+    class SecondCtrlCInEpoch2(Callback):
+        def on_epoch_end(self, metrics):
+            stop.immediate = metrics["epoch"] == 1
+
+    config = TrainConfig(**FAST, rule="bp", epochs=4, train_subset=256)
+    trainer = Trainer(config, checkpoint_dir=tmp_path, callbacks=[SecondCtrlCInEpoch2()], stop=stop)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert len(trainer.history) == 1 and Trainer(config, checkpoint_dir=tmp_path).start_epoch == 2

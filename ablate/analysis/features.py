@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..data import DataBundle, Loader, load_data
-from .settings import check_reduction
+from ..spec.analysis import check_reduction
 
 
 @dataclass(frozen=True)

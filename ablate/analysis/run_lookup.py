@@ -27,12 +27,12 @@ def find_run(text: str, *, tracking_uri: str, spec=None, seed: int | None = None
     if spec is None:
         raise RunLookupError(f"{text!r} is not an MLflow run id (32 hex digits); to name a run by its cell, "
                              "give the study with --study")
-    runs = {run["trial_key"]: run for run in tracking.finished_trial_runs(tracking_uri, spec.experiment, spec.name)}
+    runs = tracking.latest_finished(tracking_uri, spec.experiment, spec.name)
     key = _trial_key(text, spec, seed)
     if key not in runs:
         raise RunLookupError(f"trial {key} of study {spec.name} has no finished run; `ablate status "
                              f"{spec.path}` shows what is done")
-    return runs[key]["run_id"]
+    return runs[key].run_id
 
 
 def _trial_key(text: str, spec, seed: int | None) -> str:

@@ -21,18 +21,18 @@ from pathlib import Path
 import torch
 
 from .. import tracking
-from ..build import network_from_config
 from ..config import TrainConfig
 from ..data import DataBundle
+from ..engine import network_from_config, select_device
 from ..errors import UserInputError
-from ..train import select_device
+from ..spec.analysis import AnalysisSettings, CKASettings, ProbeSettings
+from ..tracking import RunRecord, names
 from .artifacts import write_probes, write_similarity
 from .features import analysis_data, take
 from .probe import ProbeResult, probe_layers
-from .settings import AnalysisSettings, CKASettings, ProbeSettings
 from .similarity import Similarity, layer_similarity
 
-ANALYSIS_DIR = "analysis"
+ANALYSIS_DIR = names.ANALYSIS_DIR
 
 
 class AnalysisError(UserInputError):
@@ -41,13 +41,13 @@ class AnalysisError(UserInputError):
 
 @dataclass
 class LoadedRun:
-    record: dict  # tracking.trial_run's
+    record: RunRecord
     config: TrainConfig
     net: torch.nn.Module
 
     @property
     def label(self) -> str:
-        return self.record["name"] or self.record["run_id"]
+        return self.record.label
 
 
 @dataclass
@@ -62,7 +62,7 @@ class RunAnalysis:
 
 def load_run(tracking_uri: str, run_id: str, data: DataBundle | None = None) -> tuple[LoadedRun, DataBundle]:
     """A run's trained network in eval mode on the CPU, and its data (un-augmented)."""
-    record = tracking.trial_run(tracking_uri, run_id)
+    record = tracking.run_record(tracking_uri, run_id)
     checkpoint = tracking.load_checkpoint(tracking_uri, run_id)
     config = TrainConfig(**checkpoint["config"])
     data = data or analysis_data(config)
@@ -93,9 +93,9 @@ def analyse_run(tracking_uri: str, run_id: str, settings: AnalysisSettings, *, r
             if len(result.similarity.names_a) == len(result.similarity.names_b):
                 series["cka_to_ref"] = result.similarity.diagonal()
             tags.update(_prefixed("cka", result.similarity.record()))
-            tags["ablate.analysis.reference_run"] = reference_run_id
+            tags[names.ANALYSIS_REFERENCE] = reference_run_id
         tracking.log_analysis(tracking_uri, run_id, series=series, files=result.files, artifact_path=ANALYSIS_DIR,
-                              tags={**tags, "ablate.analysis": "done"})
+                              tags={**tags, names.ANALYSIS: "done"})
     return result
 
 
@@ -133,15 +133,15 @@ def _similarity(run: LoadedRun, other: LoadedRun, data: DataBundle, settings: CK
 
 
 def _same_data(first: LoadedRun, tracking_uri: str, run_b: str, data: DataBundle) -> DataBundle:
-    params = tracking.trial_run(tracking_uri, run_b)["params"]
+    params = tracking.run_record(tracking_uri, run_b).params
     if params.get("dataset") != first.config.dataset:
-        raise AnalysisError(f"run {first.record['run_id']} trained on {first.config.dataset} and run {run_b} on "
+        raise AnalysisError(f"run {first.record.run_id} trained on {first.config.dataset} and run {run_b} on "
                             f"{params.get('dataset')}; CKA compares two networks on the same examples")
     return data
 
 
 def _prefixed(kind: str, record: dict) -> dict:
-    return {f"ablate.analysis.{kind}.{key}": value for key, value in record.items()}
+    return {names.analysis_setting(kind, key): value for key, value in record.items()}
 
 
 @contextmanager

@@ -7,7 +7,8 @@ that yield normalised (x, y) batches on the training device.
     evaluate(bundle.val); report(evaluate(bundle.test))  # select on val, report test
 
 Everything up to CIFAR size is held as one tensor on the device and batched there
-(DeviceLoader); ImageFolder streams through a DataLoader (StreamLoader).
+(DeviceLoader); ImageFolder streams through a DataLoader (StreamLoader). Each dataset's
+module ends with its DatasetSpec; a new dataset is one module and one entry in DATASETS.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from pathlib import Path
 
 import torch
 
-from .base import DataBundle, DataError, DataInfo, ImageArrays, Loader, default_root, drop_last_for_training
+from ..registry import Registry
+from . import digits, fashion_mnist, imagefolder, torchvision_sets
+from .base import (DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, ImageArrays, Loader, default_root,
+                   drop_last_for_training)
 from .device_loader import DeviceLoader
-from .digits import load_digits
-from .fashion_mnist import load_fashion_mnist
-from .imagefolder import load_imagefolder
 from .split import holdout_split
 from .stream_loader import StreamLoader
-from .torchvision_sets import load_torchvision_set
 
-__all__ = ["DATASETS", "DataBundle", "DataError", "DataInfo", "DeviceLoader", "Loader", "StreamLoader",
-           "load_data"]
+__all__ = ["DATASETS", "DataBundle", "DataError", "DataInfo", "DatasetShape", "DatasetSpec", "DeviceLoader",
+           "Loader", "StreamLoader", "load_data"]
 
-DATASETS = ("digits", "fashion-mnist", "cifar10", "svhn", "stl10", "imagefolder")
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset", (digits.DATASET, fashion_mnist.DATASET, *torchvision_sets.DATASETS, imagefolder.DATASET),
+    error=DataError)
 
 
 def load_data(name: str, *, root: str | Path | None = None, download: bool = False,
@@ -48,33 +50,29 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
     Missing or unreadable data raises DataError, with a one-line message, before any
     tensor reaches the device.
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    dataset = DATASETS[name]
     for label, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
         if size is not None and size < 1:
             raise DataError(f"{label} must be >= 1, got {size}")
     eval_batch_size = eval_batch_size or batch_size
-    if name == "imagefolder":
-        return load_imagefolder(None if root is None else Path(root), val_size=val_size, split_seed=split_seed,
-                                train_subset=train_subset, image_size=image_size, augment=augment,
-                                batch_size=batch_size, eval_batch_size=eval_batch_size,
-                                num_workers=num_workers, device=device, seed=seed)
-    arrays = _read_arrays(name, Path(root) if root is not None else default_root(), download)
+    if dataset.stream is not None:
+        return dataset.stream(None if root is None else Path(root), val_size=val_size, split_seed=split_seed,
+                              train_subset=train_subset, image_size=image_size, augment=augment,
+                              batch_size=batch_size, eval_batch_size=eval_batch_size,
+                              num_workers=num_workers, device=device, seed=seed)
+    arrays = _read_arrays(dataset, Path(root) if root is not None else default_root(), download)
     if image_size is not None and image_size != arrays.image_size:
+        folders = ", ".join(n for n, d in DATASETS.items() if d.stream is not None)
         raise DataError(f"{name}: images are {arrays.image_size}x{arrays.image_size}; image_size "
-                        f"{image_size} applies to imagefolder only")
+                        f"{image_size} applies to {folders} only")
     return _device_bundle(arrays, val_size=val_size, split_seed=split_seed, train_subset=train_subset,
-                          device=torch.device(device), augment=augment, batch_size=batch_size,
-                          eval_batch_size=eval_batch_size, seed=seed)
+                          device=torch.device(device), augmentation=dataset.augmentation if augment else None,
+                          batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
 
 
-def _read_arrays(name: str, root: Path, download: bool) -> ImageArrays:
-    if name == "digits":
-        arrays = load_digits()
-    elif name == "fashion-mnist":
-        arrays = load_fashion_mnist(root, download)
-    else:
-        arrays = load_torchvision_set(name, root, download)
+def _read_arrays(dataset: DatasetSpec, root: Path, download: bool) -> ImageArrays:
+    arrays = dataset.read(root, download)
+    name = dataset.name
     for part, labels in (("training", arrays.train_labels), ("test", arrays.test_labels)):
         if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < arrays.num_classes:
             raise DataError(f"{name}: {part} labels outside 0..{arrays.num_classes - 1}; the files are not {name}")
@@ -82,7 +80,7 @@ def _read_arrays(name: str, root: Path, download: bool) -> ImageArrays:
 
 
 def _device_bundle(arrays: ImageArrays, *, val_size: float | int, split_seed: int, train_subset: int | None,
-                   device: torch.device, augment: bool, batch_size: int, eval_batch_size: int,
+                   device: torch.device, augmentation, batch_size: int, eval_batch_size: int,
                    seed: int) -> DataBundle:
     train_index, val_index = holdout_split(len(arrays.train_labels), val_size, split_seed, train_subset)
     train_index, val_index = torch.from_numpy(train_index), torch.from_numpy(val_index)
@@ -94,7 +92,7 @@ def _device_bundle(arrays: ImageArrays, *, val_size: float | int, split_seed: in
     train = DeviceLoader(*on_device(arrays.train_images[train_index], arrays.train_labels[train_index]),
                          batch_size=batch_size, shuffle=True,
                          drop_last=drop_last_for_training(len(train_index), batch_size),
-                         augmentation=arrays.augmentation if augment else None, seed=seed, **norm)
+                         augmentation=augmentation, seed=seed, **norm)
     val = (DeviceLoader(*on_device(arrays.train_images[val_index], arrays.train_labels[val_index]),
                         batch_size=eval_batch_size, **norm) if len(val_index) else None)
     test = DeviceLoader(*on_device(arrays.test_images, arrays.test_labels), batch_size=eval_batch_size, **norm)

@@ -1,13 +1,14 @@
-"""The vocabulary of the data package: its error, what a loaded dataset reports, and what
-a loader promises."""
+"""The vocabulary of the data package: what a dataset is (DatasetSpec, registered in
+`ablate.data.DATASETS`), its error, what a loaded dataset reports, and what a loader
+promises."""
 
 from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -91,7 +92,6 @@ class ImageArrays:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    augmentation: CropFlip  # the paper's training augmentation for this dataset
 
     @property
     def channels(self) -> int:
@@ -100,6 +100,34 @@ class ImageArrays:
     @property
     def image_size(self) -> int:
         return self.train_images.shape[-1]
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    """What the backbone sees of a dataset, known without reading it."""
+
+    channels: int
+    image_size: int
+    num_classes: int
+    train_size: int | None  # examples in the training set before the validation split (None: the folder's)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: everything the loaders, the settings, the study files and the CLI know
+    about it. Either `read` (a set small enough to hold whole: its arrays, batched on the
+    training device) or `stream` (a folder read image by image) is given."""
+
+    name: str
+    shape: DatasetShape
+    source: str  # where the images come from, in a few words
+    augmentation: CropFlip | None  # the paper's training augmentation, when it is applied on the device
+    augmentation_text: str  # the training augmentation, in a few words
+    how_to_get: str  # what to do when the data is missing
+    read: Callable[[Path, bool], ImageArrays] | None = None  # (root, download) -> arrays
+    stream: Callable[..., "DataBundle"] | None = None  # (root, **loader options) -> bundle
+    downloadable: bool = False  # `download` can fetch it
+    needs_root: bool = False  # there is no default place to find it
 
 
 def default_root() -> Path:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits as _sklearn_digits
 
 from .augment import CropFlip
-from .base import ImageArrays
+from .base import DatasetShape, DatasetSpec, ImageArrays
 
 # The set has no official test split. Ours is fixed once for everyone: the last fifth
 # (359 images) of the permutation drawn with this seed. It never depends on split_seed,
@@ -27,7 +26,9 @@ AUGMENTATION = CropFlip(padding=1, pad_mode="zero", flip=False)
 
 
 def load_digits() -> ImageArrays:
-    bunch = _sklearn_digits()
+    from sklearn.datasets import load_digits as sklearn_digits  # a second to import: only when read
+
+    bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     order = torch.from_numpy(np.random.default_rng(TEST_PERMUTATION_SEED).permutation(len(labels)))
@@ -35,4 +36,15 @@ def load_digits() -> ImageArrays:
     train, test = order[:-num_test], order[-num_test:]
     return ImageArrays(name="digits", train_images=images[train], train_labels=labels[train],
                        test_images=images[test], test_labels=labels[test], num_classes=10,
-                       mean=MEAN, std=STD, augmentation=AUGMENTATION)
+                       mean=MEAN, std=STD)
+
+
+DATASET = DatasetSpec(
+    name="digits",
+    shape=DatasetShape(channels=1, image_size=8, num_classes=10, train_size=1438),
+    source="scikit-learn's bundled 8x8 digits; fixed test fifth",
+    augmentation=AUGMENTATION,
+    augmentation_text="crop, padding 1 (no flip: digits are not mirror-symmetric)",
+    how_to_get="it ships with scikit-learn",
+    read=lambda root, download: load_digits(),
+)

@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 from .augment import CropFlip
-from .base import DataError, ImageArrays
+from .base import DataError, DatasetShape, DatasetSpec, ImageArrays
 from .idx import read_idx
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -79,7 +79,7 @@ def load_fashion_mnist(root: Path, download: bool = False) -> ImageArrays:
                        train_labels=tensors["train_labels"].long(),
                        test_images=tensors["test_images"].unsqueeze(1),
                        test_labels=tensors["test_labels"].long(),
-                       num_classes=10, mean=MEAN, std=STD, augmentation=AUGMENTATION)
+                       num_classes=10, mean=MEAN, std=STD)
 
 
 def _download(root: Path) -> None:
@@ -89,3 +89,15 @@ def _download(root: Path) -> None:
     except (OSError, RuntimeError) as error:
         raise DataError(f"fashion-mnist: download into {root} failed ({error}); run "
                         f"'apt-get install dataset-fashion-mnist' or pass --data-root PATH") from error
+
+
+DATASET = DatasetSpec(
+    name="fashion-mnist",
+    shape=DatasetShape(channels=1, image_size=28, num_classes=10, train_size=60_000),
+    source=f"IDX files under the data root, else Debian's {SYSTEM_DIR}",
+    augmentation=AUGMENTATION,
+    augmentation_text="crop, padding 2, flip",
+    how_to_get="apt-get install dataset-fashion-mnist, or download",
+    read=load_fashion_mnist,
+    downloadable=True,
+)

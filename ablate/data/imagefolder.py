@@ -12,7 +12,7 @@ import torchvision
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from .base import DataBundle, DataError, DataInfo, drop_last_for_training
+from .base import DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, drop_last_for_training
 from .split import holdout_split
 from .stream_loader import StreamLoader
 
@@ -102,3 +102,16 @@ def load_imagefolder(root: Path | None, *, val_size: float | int, split_seed: in
                          drop_last=drop_last_for_training(len(train_set), batch_size), seed=seed, **streams)
     test = StreamLoader(test_folder, batch_size=eval_batch_size, **streams)
     return DataBundle(info=info, train=train, val=val, test=test)
+
+
+# The class count is the folder's; a plan does not depend on it, so validation assumes ImageNet's.
+DATASET = DatasetSpec(
+    name="imagefolder",
+    shape=DatasetShape(channels=3, image_size=DEFAULT_IMAGE_SIZE, num_classes=1000, train_size=None),
+    source="the data root with train/ and val/ (ImageNet layout)",
+    augmentation=None,
+    augmentation_text="random-resized crop 224 + flip; val: resize 256, centre crop",
+    how_to_get="set data_root (--data-root) to a folder with train/<class>/ and val/<class>/",
+    stream=load_imagefolder,
+    needs_root=True,
+)

@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from .augment import CropFlip
-from .base import DataError, ImageArrays
+from .base import DataError, DatasetShape, DatasetSpec, ImageArrays
 
 # (images (N, C, H, W) uint8, labels (N,)) of the training or the test split
 Reader = Callable[[Path, bool, bool], tuple[np.ndarray, np.ndarray]]
@@ -81,7 +81,7 @@ def load_torchvision_set(name: str, root: Path, download: bool = False) -> Image
                        train_labels=torch.from_numpy(np.asarray(train_labels, dtype=np.int64)),
                        test_images=torch.from_numpy(np.ascontiguousarray(test_images, dtype=np.uint8)),
                        test_labels=torch.from_numpy(np.asarray(test_labels, dtype=np.int64)),
-                       num_classes=10, mean=spec.mean, std=spec.std, augmentation=spec.augmentation)
+                       num_classes=10, mean=spec.mean, std=spec.std)
 
 
 def _failure(spec: TorchvisionSet, root: Path, download: bool, error: Exception) -> str:
@@ -93,3 +93,16 @@ def _failure(spec: TorchvisionSet, root: Path, download: bool, error: Exception)
         return (f"{spec.name}: the files under {root} are incomplete or fail torchvision's "
                 f"checksum ({error}); delete them and pass --download, or pass --data-root PATH")
     return f"{spec.name}: no data under {root}; pass --download to fetch it, or --data-root PATH to point at it"
+
+
+def _dataset(name: str, shape: DatasetShape, augmentation_text: str) -> DatasetSpec:
+    return DatasetSpec(name=name, shape=shape, source="torchvision", augmentation=SETS[name].augmentation,
+                       augmentation_text=augmentation_text, how_to_get="download (torchvision fetches it)",
+                       read=lambda root, download: load_torchvision_set(name, root, download), downloadable=True)
+
+
+DATASETS = (
+    _dataset("cifar10", DatasetShape(3, 32, 10, 50_000), "reflect-pad 4, random crop, flip"),
+    _dataset("svhn", DatasetShape(3, 32, 10, 73_257), "crop, padding 2, no flip"),
+    _dataset("stl10", DatasetShape(3, 96, 10, 5_000), "crop 96, padding 4, flip"),
+)

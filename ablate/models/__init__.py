@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..registry import Registry
 from .base import Backbone, BackboneError, LayerSpec
 from .cifar_resnet import CIFAR_RESNETS, CifarResNet, cifar_resnet
 from .imagenet_resnet import IMAGENET_RESNETS, ImageNetResNet
@@ -13,17 +14,16 @@ __all__ = ["BACKBONES", "Backbone", "BackboneError", "CifarResNet", "ImageNetRes
            "VGG", "backbone_names", "build_backbone", "cifar_resnet"]
 
 # name -> constructor(*, in_channels, num_classes, image_size, width) -> Backbone
-BACKBONES: dict[str, Callable[..., Backbone]] = {**CIFAR_RESNETS, **VGGS, **IMAGENET_RESNETS}
+BACKBONES: Registry[Callable[..., Backbone]] = Registry(
+    "model", {**CIFAR_RESNETS, **VGGS, **IMAGENET_RESNETS}, error=BackboneError)
 
 
 def backbone_names() -> tuple[str, ...]:
-    return tuple(BACKBONES)
+    return BACKBONES.names()
 
 
 def build_backbone(name: str, *, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                    width: float = 1.0) -> Backbone:
     """Raises BackboneError for an unknown name or a request the backbone cannot take."""
-    if name not in BACKBONES:
-        raise BackboneError(f"unknown model {name!r}; choose one of {', '.join(BACKBONES)}")
     return BACKBONES[name](in_channels=in_channels, num_classes=num_classes,
                            image_size=image_size, width=width)

@@ -1,9 +1,10 @@
-"""Learning rules: which auxiliary net trains each local layer.
+"""Learning rules: which auxiliary net trains each local layer, registered by name.
 
 `bp` is end-to-end back-propagation (no auxiliary nets); `auglocal` builds each
 auxiliary net from copies of later layers; `dgl`, `infopro` and `predsim` are the
 AugLocal paper's baselines, each a fixed head per local layer. Every module says what
-it followed and where it had to choose.
+it followed and where it had to choose, and ends with its RuleSpec. A new rule is one
+module with a RuleSpec and one line in RULES below.
 """
 
 from __future__ import annotations
@@ -12,59 +13,47 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..models.base import Backbone
-from ..plan import AuxPlan
-from .auglocal import AugLocalHead
-from .base import AuxHead
-from .dgl import DGLHead
-from .infopro import InfoProHead, Lambdas, default_lambdas, interpolate_lambdas
-from .predsim import PredSimHead
-
-RULES = ("bp", "auglocal", "dgl", "infopro", "predsim")
-
-__all__ = ["RULES", "AuxHead", "RuleError", "build_aux_heads"]
+from ..plan import AuxPlan, make_plan
+from ..registry import Registry
+from . import auglocal, bp, dgl, infopro, predsim
+from .base import AuxHead, RuleSpec
 
 
 class RuleError(UserInputError):
     """An unknown rule, or a plan or option that does not fit the rule."""
 
 
-def build_aux_heads(rule: str, backbone: Backbone, plan: AuxPlan, *,
-                    infopro_lambdas: Lambdas | None = None) -> nn.ModuleList:
-    """One auxiliary net per local layer of `plan`, in order (none for `bp`).
+RULES: Registry[RuleSpec] = Registry("rule", (bp.RULE, auglocal.RULE, dgl.RULE, infopro.RULE, predsim.RULE),
+                                     error=RuleError)
+BP, AUGLOCAL = bp.RULE.name, auglocal.RULE.name  # the reference and the method the paper compares
 
-    `infopro_lambdas=((lambda_r, lambda_c) of the first local layer, (...) of the last)`
-    overrides InfoPro's paper default (see `ablate.rules.infopro`).
-    """
-    if rule not in RULES:
-        raise RuleError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+__all__ = ["AUGLOCAL", "BP", "RULES", "AuxHead", "RuleError", "RuleSpec", "build_aux_heads", "local_baselines",
+           "plan_for"]
+
+
+def local_baselines() -> tuple[str, ...]:
+    """The local rules AugLocal is compared with: every local rule but AugLocal."""
+    return tuple(name for name, rule in RULES.items() if rule.local and name != AUGLOCAL)
+
+
+def plan_for(rule: str, num_layers: int, **settings) -> AuxPlan:
+    """The auxiliary plan of rule `rule` for a network of `num_layers` layers
+    (`settings`: aux_depth, selection, decay, decay_coeff, head_layers, seed)."""
+    return make_plan(num_layers, RULES[rule], **settings)
+
+
+def build_aux_heads(rule: str, backbone: Backbone, plan: AuxPlan, **options) -> nn.ModuleList:
+    """One auxiliary net per local layer of `plan`, in order (none for `bp`); `options`
+    are the rule's own (e.g. `infopro_lambdas` for infopro)."""
+    spec = RULES[rule]
     if plan.num_layers != len(backbone.layers):
         raise RuleError(f"the plan is for {plan.num_layers} layers but {backbone.name} has "
-                        f"{len(backbone.layers)}; make the plan with make_plan(len(backbone.layers), ...)")
-    if infopro_lambdas is not None and rule != "infopro":
-        raise RuleError(f"infopro_lambdas applies to rule 'infopro' only, not {rule!r}")
-    if rule == "bp":
-        if plan.num_local:
-            raise RuleError("rule 'bp' trains every layer end-to-end; make the plan with rule='bp'")
-        return nn.ModuleList()
-    if rule == "auglocal":
-        if any(p.aux_depth < 1 for p in plan.local):
-            raise RuleError("the plan has no auxiliary layers to copy; make it with rule='auglocal'")
-        return nn.ModuleList(AugLocalHead(backbone, p) for p in plan.local)
-
-    specs = backbone.specs
-    classes = backbone.num_classes
-    if rule == "dgl":
-        return nn.ModuleList(DGLHead(specs[p.layer].out_channels, specs[p.layer].out_size, classes)
-                             for p in plan.local)
-    if rule == "predsim":
-        return nn.ModuleList(PredSimHead(specs[p.layer].out_channels, specs[p.layer].out_size, classes)
-                             for p in plan.local)
-    lambdas = interpolate_lambdas(plan.num_local, infopro_lambdas or default_lambdas(len(backbone.layers)))
-    last_reduction = specs[-1].reduction
-    return nn.ModuleList(
-        InfoProHead(specs[p.layer].out_channels, classes,
-                    downsample=specs[p.layer].reduction < last_reduction,
-                    image_size=backbone.image_size, image_channels=backbone.in_channels,
-                    recon_weight=recon, ce_weight=ce)
-        for p, (recon, ce) in zip(plan.local, lambdas)
-    )
+                        f"{len(backbone.layers)}; make the plan with plan_for(rule, len(backbone.layers), ...)")
+    unknown = sorted(set(options) - spec.options)
+    if unknown:
+        raise RuleError(f"{', '.join(unknown)} does not apply to rule {rule!r}")
+    if not spec.local and plan.num_local:
+        raise RuleError(f"rule {rule!r} trains every layer end-to-end; make the plan with rule='{rule}'")
+    if spec.copies_layers and any(p.aux_depth < 1 for p in plan.local):
+        raise RuleError(f"the plan has no auxiliary layers to copy; make it with rule='{rule}'")
+    return spec.build_heads(backbone, plan, **options)

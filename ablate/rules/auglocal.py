@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.base import Backbone, LayerSpec
-from ..plan import LocalLayerPlan
-from .base import AuxHead
+from ..plan import AuxPlan, LocalLayerPlan
+from .base import AuxHead, RuleSpec
 
 
 def _halvings(reduction: int, base: int) -> int:
@@ -71,3 +71,24 @@ class AugLocalHead(AuxHead):
                 image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.net(h)
         return F.cross_entropy(logits, y), logits
+
+
+def default_head_group(aux_depth: int, num_layers: int) -> int:
+    """The paper's d + 1 end-to-end layers, capped so that at least one layer is local."""
+    return min(aux_depth + 1, num_layers - 1)
+
+
+def build_heads(backbone: Backbone, plan: AuxPlan) -> nn.ModuleList:
+    return nn.ModuleList(AugLocalHead(backbone, p) for p in plan.local)
+
+
+RULE = RuleSpec(
+    name="auglocal",
+    summary="fresh copies (own weights) of the selected later layers, a stride-2 step wherever downsampling "
+            "is owed, global pooling, BatchNorm1d when d_l <= 1, linear classifier",
+    local=True,
+    copies_layers=True,
+    ignores=frozenset(),
+    head_group=default_head_group,
+    build_heads=build_heads,
+)

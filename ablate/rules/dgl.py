@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AuxHead
+from ..plan import COPY_SETTINGS
+from .base import AuxHead, RuleSpec, fixed_heads
 
 
 def dgl_pool_sides(size: int) -> tuple[int, int]:
@@ -57,3 +58,15 @@ class DGLHead(AuxHead):
                 image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.net(h)
         return F.cross_entropy(logits, y), logits
+
+
+RULE = RuleSpec(
+    name="dgl",
+    summary="pool to 1/4 size, three 1x1 conv-BN-ReLU, pool to <= 2x2, three-layer MLP",
+    local=True,
+    copies_layers=False,
+    ignores=frozenset(COPY_SETTINGS),
+    head_group=lambda aux_depth, num_layers: 1,  # layer-wise, as the AugLocal paper ran it
+    build_heads=fixed_heads(lambda backbone, layer: DGLHead(
+        backbone.specs[layer].out_channels, backbone.specs[layer].out_size, backbone.num_classes)),
+)

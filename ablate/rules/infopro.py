@@ -34,7 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AuxHead
+from ..models.base import Backbone
+from ..plan import COPY_SETTINGS, AuxPlan
+from .base import AuxHead, RuleSpec, float32_region
 
 Lambdas = tuple[tuple[float, float], tuple[float, float]]  # ((lambda_r, lambda_c) first, (...) last)
 
@@ -96,7 +98,7 @@ class InfoProHead(AuxHead):
     def reconstruction_loss(self, h: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         upsampled = F.interpolate(h, size=(self.image_size, self.image_size), mode="bilinear", align_corners=True)
         recon_logits = self.decoder(upsampled)
-        with torch.autocast(device_type=h.device.type, enabled=False):
+        with float32_region(h.device):
             return F.binary_cross_entropy_with_logits(recon_logits.float(), image.float())
 
     def forward(self, h: torch.Tensor, y: torch.Tensor,
@@ -106,3 +108,31 @@ class InfoProHead(AuxHead):
         logits = self.classifier(h)
         loss = self.recon_weight * self.reconstruction_loss(h, image) + self.ce_weight * F.cross_entropy(logits, y)
         return loss, logits
+
+
+def build_heads(backbone: Backbone, plan: AuxPlan, infopro_lambdas: Lambdas | None = None) -> nn.ModuleList:
+    """`infopro_lambdas` = ((lambda_r, lambda_c) of the first local layer, (...) of the last)
+    overrides the paper's default for the backbone's depth."""
+    specs = backbone.specs
+    lambdas = interpolate_lambdas(plan.num_local, infopro_lambdas or default_lambdas(len(backbone.layers)))
+    last_reduction = specs[-1].reduction
+    return nn.ModuleList(
+        InfoProHead(specs[p.layer].out_channels, backbone.num_classes,
+                    downsample=specs[p.layer].reduction < last_reduction,
+                    image_size=backbone.image_size, image_channels=backbone.in_channels,
+                    recon_weight=recon, ce_weight=ce)
+        for p, (recon, ce) in zip(plan.local, lambdas)
+    )
+
+
+RULE = RuleSpec(
+    name="infopro",
+    summary="conv3x3 classifier head + image-reconstruction decoder, lambda_r * BCE + lambda_c * CE with the "
+            "lambdas interpolated over depth",
+    local=True,
+    copies_layers=False,
+    ignores=frozenset(COPY_SETTINGS),
+    head_group=lambda aux_depth, num_layers: 1,  # layer-wise, as the AugLocal paper ran it
+    build_heads=build_heads,
+    options=frozenset({"infopro_lambdas"}),
+)

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AuxHead
+from ..plan import COPY_SETTINGS
+from .base import AuxHead, RuleSpec, fixed_heads, float32_region
 
 SIMILARITY_WEIGHT = 0.99
 CE_WEIGHT = 0.01
@@ -81,7 +82,7 @@ class PredSimHead(AuxHead):
 
     def similarity_loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         projected = self.projection(h)
-        with torch.autocast(device_type=h.device.type, enabled=False):
+        with float32_region(h.device):
             target = similarity_matrix(F.one_hot(y, self.num_classes).float())
             return F.mse_loss(similarity_matrix(projected.float()), target)
 
@@ -90,3 +91,15 @@ class PredSimHead(AuxHead):
         logits = self.classifier(h)
         loss = SIMILARITY_WEIGHT * self.similarity_loss(h, y) + CE_WEIGHT * F.cross_entropy(logits, y)
         return loss, logits
+
+
+RULE = RuleSpec(
+    name="predsim",
+    summary="0.99 x similarity-matching loss + 0.01 x cross-entropy of a pooled linear head",
+    local=True,
+    copies_layers=False,
+    ignores=frozenset(COPY_SETTINGS),
+    head_group=lambda aux_depth, num_layers: 1,  # layer-wise, as the AugLocal paper ran it
+    build_heads=fixed_heads(lambda backbone, layer: PredSimHead(
+        backbone.specs[layer].out_channels, backbone.specs[layer].out_size, backbone.num_classes)),
+)

@@ -22,9 +22,9 @@ The format (studies/README.md has an annotated example):
     analysis: {}                 # kept as given for the analysis step
 
 Cells that differ only in settings without meaning are one cell. A factor that a cell's
-rule ignores is left out of that cell and takes its default: `bp` ignores aux_depth,
-selection, decay, decay_coeff and head_layers; dgl, infopro and predsim ignore the first
-four. A tied factor whose condition fails is left out the same way. Cells that end up
+rule ignores (its RuleSpec's `ignores`: end-to-end back-propagation ignores the auxiliary
+plan's settings and head_layers, the fixed-head baselines the plan's settings) is left out
+of that cell and takes its default. A tied factor whose condition fails is left out the same way. Cells that end up
 with the same resolved settings are collapsed, so `rule: [bp, auglocal] × aux_depth: [1, 3]`
 is three cells, not four.
 
@@ -44,21 +44,18 @@ import os
 import re
 from pathlib import Path
 
-from .analysis import read_analysis, reference_trials
+from .analysis import AnalysisSettings, CKASettings, ProbeSettings, read_analysis, reference_trials
 from .cells import Trial, cell_id, plan_of
-from .dry_run import describe_plan, render_dry_run
 from .grid import expand, read_cells, read_grid, read_ties
 from .search import OBJECTIVES, SearchSpace, read_search, searched_keys
-from .settings import (DATASET_SHAPES, EXECUTION_ONLY, IGNORED_BY_RULE, SETTINGS, DatasetShape, field_value,
-                       read_overrides, read_settings)
+from .settings import EXECUTION_ONLY, SETTINGS, field_value, ignored_by, read_overrides, read_settings
 from .study_spec import StudySpec
 from .wording import did_you_mean, kind_of, show
 from .yaml_lines import Location, Source, SpecError, read_with_lines
 
 __all__ = [
-    "DATASET_SHAPES", "EXECUTION_ONLY", "IGNORED_BY_RULE", "OBJECTIVES", "SETTINGS", "DatasetShape",
-    "SearchSpace", "SpecError", "StudySpec", "Trial", "cell_id", "describe_plan", "load_study", "plan_of",
-    "render_dry_run",
+    "EXECUTION_ONLY", "OBJECTIVES", "SETTINGS", "AnalysisSettings", "CKASettings", "ProbeSettings", "SearchSpace",
+    "SpecError", "StudySpec", "Trial", "cell_id", "ignored_by", "load_study", "plan_of",
 ]
 
 STUDY_KEYS = ("name", "settings", "grid", "tie", "cells", "seeds", "storage", "tracking", "report",

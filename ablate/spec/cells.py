@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from functools import cache
 
 import pydantic
+import torch
 
 from ..config import TrainConfig
+from ..data import DATASETS, DataError
+from ..data.split import validation_count
 from ..errors import validation_text
-from ..plan import PlanError, make_plan
-from .settings import DATASET_SHAPES, EXECUTION_ONLY, IGNORED_BY_RULE, SETTINGS, Given, value_or_default
+from ..models import BackboneError, build_backbone
+from ..plan import PlanError
+from ..rules import RULES, plan_for
+from .settings import EXECUTION_ONLY, SETTINGS, Given, ignored_by, value_or_default
 from .yaml_lines import Location, Source, SpecError
 
 
@@ -45,9 +50,9 @@ def seeded_trial(config: TrainConfig, factors: dict, seed: int) -> Trial:
 
 def plan_of(config: TrainConfig):
     """The auxiliary plan `config` trains with (ablate.plan.AuxPlan)."""
-    return make_plan(_num_layers(config.model, config.dataset, config.width), rule=config.rule,
-                     aux_depth=config.aux_depth, selection=config.selection, decay=config.decay,
-                     decay_coeff=config.decay_coeff, head_layers=config.head_layers, seed=config.seed)
+    return plan_for(config.rule, _num_layers(config.model, config.dataset, config.width),
+                    aux_depth=config.aux_depth, selection=config.selection, decay=config.decay,
+                    decay_coeff=config.decay_coeff, head_layers=config.head_layers, seed=config.seed)
 
 
 def resolve_cell(source: Source, fixed: dict[str, Given], chosen: dict[str, Given], varied: tuple,
@@ -70,11 +75,11 @@ def resolve_cell(source: Source, fixed: dict[str, Given], chosen: dict[str, Give
 
 def _meaningful(key: str, values: dict, ties: dict) -> bool:
     """Whether `key` changes what a cell with these settings trains."""
-    if key in IGNORED_BY_RULE[values["rule"]]:
+    ignored = ignored_by(values["rule"])
+    if key in ignored:
         return False
     condition = ties.get(key, {})
-    return all(other not in IGNORED_BY_RULE[values["rule"]] and values[other] in allowed
-               for other, allowed in condition.items())
+    return all(other not in ignored and values[other] in allowed for other, allowed in condition.items())
 
 
 def _cell_error(source: Source, error: dict, given: dict) -> SpecError:
@@ -88,10 +93,6 @@ def _cell_error(source: Source, error: dict, given: dict) -> SpecError:
 
 def _check_cell(source: Source, config: TrainConfig, given: dict) -> None:
     """Backbone, data split and plan of one cell: what the trainer would reject later."""
-    from ..data.base import DataError
-    from ..data.split import validation_count
-    from ..models import BackboneError
-
     def blame(*keys: str) -> Location:
         return next((given[k].path for k in keys if k in given), ("settings",))
 
@@ -99,7 +100,7 @@ def _check_cell(source: Source, config: TrainConfig, given: dict) -> None:
         num_layers = _num_layers(config.model, config.dataset, config.width)
     except BackboneError as err:
         raise source.error(blame("model", "dataset", "width"), f"{err} (dataset {config.dataset})") from None
-    if config.head_layers is not None and config.rule != "bp" and config.head_layers > num_layers:
+    if config.head_layers is not None and RULES[config.rule].local and config.head_layers > num_layers:
         raise source.error(blame("head_layers"), f"head_layers {config.head_layers} is more than the "
                                                  f"{num_layers} layers of {config.model}; choose 1..{num_layers}")
     try:
@@ -107,9 +108,10 @@ def _check_cell(source: Source, config: TrainConfig, given: dict) -> None:
     except PlanError as err:
         raise source.error(blame("head_layers", "aux_depth", "rule", "model"), str(err)) from None
 
-    train_size = DATASET_SHAPES[config.dataset].train_size
-    if config.dataset == "imagefolder" and config.data_root is None:
-        raise source.error(blame("dataset"), "imagefolder reads your own folders: set data_root (in settings, "
+    dataset = DATASETS[config.dataset]
+    train_size = dataset.shape.train_size
+    if dataset.needs_root and config.data_root is None:
+        raise source.error(blame("dataset"), f"{dataset.name} reads your own folders: set data_root (in settings, "
                                              "or override it when running)")
     if train_size is None:
         return
@@ -128,11 +130,7 @@ def _check_cell(source: Source, config: TrainConfig, given: dict) -> None:
 @cache
 def _num_layers(model: str, dataset: str, width: float) -> int:
     """Layer count of a backbone, built on the meta device (no memory, no init cost)."""
-    import torch
-
-    from ..models import build_backbone
-
-    shape = DATASET_SHAPES[dataset]
+    shape = DATASETS[dataset].shape
     with torch.device("meta"):
         backbone = build_backbone(model, in_channels=shape.channels, num_classes=shape.num_classes,
                                   image_size=shape.image_size, width=width)

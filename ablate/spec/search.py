@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import TrainConfig
+from ..metrics import OBJECTIVES
 from .cells import resolve_cell
-from .settings import IGNORED_BY_RULE, Given, check_factor_name, field_value, value_or_default
+from .settings import Given, check_factor_name, field_value, ignored_by, value_or_default
 from .wording import show, unknown_choice
 from .yaml_lines import Location, Source
 
@@ -15,18 +16,8 @@ OBJECTIVE_KEYS = ("metric", "direction")
 RANGE_KEYS = ("low", "high", "log", "step")
 SAMPLERS = ("tpe", "random", "nsga2")
 PRUNERS = ("median", "hyperband")
-# Metrics a search may optimise (the names the tracking module logs) and their direction.
-# Test metrics are absent on purpose: selecting on them leaks the test set.
-OBJECTIVES = {
-    "best_val_acc": "maximize",
-    "final_val_acc": "maximize",
-    "final_train_loss": "minimize",
-    "peak_memory_bytes_max": "minimize",
-    "time_per_epoch_s": "minimize",
-    "aux_flops": "minimize",
-    "aux_params": "minimize",
-    "train_flops_per_example": "minimize",
-}
+# OBJECTIVES (ablate.metrics): what a search may optimise and which way; test metrics are
+# absent on purpose, since selecting on them leaks the test set.
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ def _space(source: Source, space, fixed: dict[str, Given]) -> dict:
         if key in fixed:
             raise source.error(at, f"{key} is both searched and fixed (line {source.line(fixed[key].path)}); "
                                    "remove one")
-        if "rule" not in space and key in IGNORED_BY_RULE[rule]:
+        if "rule" not in space and key in ignored_by(rule):
             raise source.error(at, f"rule {rule} ignores {key}; searching it would train the same network")
         spec = source.mapping(spec, at, f"the space of {key}")
         params[key] = _choices(source, key, spec, at) if "choices" in spec else _range(source, key, spec, at)

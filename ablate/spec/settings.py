@@ -1,5 +1,5 @@
 """One setting at a time: names and values checked against TrainConfig's own field
-definitions, and what a setting means (dataset shapes, what each rule ignores)."""
+definitions; what each rule ignores comes from its RuleSpec (ablate.rules)."""
 
 from __future__ import annotations
 
@@ -11,39 +11,18 @@ from typing import Annotated, Any
 import pydantic
 
 from ..config import EXECUTION_ONLY, TrainConfig
+from ..errors import BOUND_ERRORS, validation_text
+from ..rules import RULES
 from .wording import did_you_mean, show, unknown_choice
 from .yaml_lines import Location, Source
 
-
-@dataclass(frozen=True)
-class DatasetShape:
-    channels: int
-    image_size: int
-    num_classes: int
-    train_size: int | None  # examples in the training set before the validation split
-
-
-# What the backbone sees of each dataset, known without reading it. imagefolder's class
-# count is the folder's; a plan does not depend on it, so validation assumes ImageNet's.
-DATASET_SHAPES = {
-    "digits": DatasetShape(1, 8, 10, 1438),
-    "fashion-mnist": DatasetShape(1, 28, 10, 60_000),
-    "cifar10": DatasetShape(3, 32, 10, 50_000),
-    "svhn": DatasetShape(3, 32, 10, 73_257),
-    "stl10": DatasetShape(3, 96, 10, 5_000),
-    "imagefolder": DatasetShape(3, 224, 1000, None),
-}
-
 SETTINGS = tuple(k for k in TrainConfig.model_fields if k != "seed")
 # EXECUTION_ONLY (config.py): how to run, not what is trained; left out of cell ids, and never a factor.
-AUGLOCAL_ONLY = ("aux_depth", "selection", "decay", "decay_coeff")
-IGNORED_BY_RULE = {
-    "bp": frozenset(AUGLOCAL_ONLY + ("head_layers",)),
-    "auglocal": frozenset(),
-    "dgl": frozenset(AUGLOCAL_ONLY),
-    "infopro": frozenset(AUGLOCAL_ONLY),
-    "predsim": frozenset(AUGLOCAL_ONLY),
-}
+
+
+def ignored_by(rule: str) -> frozenset[str]:
+    """The settings that do not change what rule `rule` trains."""
+    return RULES[rule].ignores
 
 
 @dataclass(frozen=True)
@@ -69,14 +48,9 @@ def field_value(source: Source, key: str, value, path: Location):
     if isinstance(value, list):
         value = tuple(value)
     try:
-        value = _adapter(key).validate_python(value, strict=True)
+        return _adapter(key).validate_python(value, strict=True)
     except pydantic.ValidationError as err:
         raise source.error(path, _field_problem(key, value, err.errors()[0])) from None
-    if key == "dataset" and value not in DATASET_SHAPES:
-        raise source.error(path, unknown_choice("dataset", value, DATASET_SHAPES))
-    if key == "model" and value not in _model_names():
-        raise source.error(path, unknown_choice("model", value, _model_names()))
-    return value
 
 
 def check_setting_name(source: Source, key, path: Location) -> None:
@@ -125,28 +99,15 @@ def _adapter(key: str) -> pydantic.TypeAdapter:
     return pydantic.TypeAdapter(Annotated[info.annotation, info])
 
 
-@cache
-def _model_names() -> tuple[str, ...]:
-    from ..models import backbone_names
-
-    return backbone_names()
-
-
 _UnionType = type(int | None)
-_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _field_problem(key: str, value, error: dict) -> str:
-    bound = next((b for b in _BOUNDS if b in (error.get("ctx") or {})), None)
-    if bound:
-        limit = error["ctx"][bound]
-        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        return f"must be {_BOUNDS[bound]} {limit}, got {show(value)}"
     if error["type"] == "literal_error":
         options = typing.get_args(TrainConfig.model_fields[key].annotation)
         return unknown_choice(key, value, options)
-    if error["type"] == "value_error":
-        return str(error["ctx"]["error"])
+    if error["type"] == "value_error" or error["type"] in BOUND_ERRORS:
+        return validation_text({**error, "input": value})
     return f"expected {_expected(key)}, got {show(value)}"
 
 

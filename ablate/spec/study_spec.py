@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis.settings import AnalysisSettings
+from .analysis import AnalysisSettings
 from .cells import Trial, resolve_cell, seeded_trial
 from .search import SearchSpace
 from .settings import Given, check_factor_name, read_given

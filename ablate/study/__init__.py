@@ -7,19 +7,25 @@ happens when a trial fails or its worker dies. The only package that imports opt
 
 Modules, one idea each:
     storage     where the Optuna trials live (SQLite, journal file, database URL)
+    store       the calls made on that storage, each retried or not, and why
     optimizer   the Optuna study: directions, search sampler and pruner
     attempts    reading trials: slots, attempts, dead workers, the state of a slot
+    liveness    who a worker is and whether its process still lives
+    heartbeat   the sign of life a worker leaves on its trial
     session     one process's connection to a study: claim, enqueue, fail stale trials
     training    training one claimed trial and recording how it ended
     results     what a finished training result leaves in Optuna
+    analyses    the study's analyses, run as soon as their inputs exist
     outcome     what became of a claimed trial, as workers report it
     workers     the worker processes of `--jobs N`
-    progress    how far a study is (counts); display: the status line
+    progress    how far a study is (counts); display: the status line; text: durations
     run         run_study and its RunSummary
     status      study_status and its StatusReport
+    dry_run     what `ablate run --dry-run` prints
 """
 
 from .attempts import DONE, FAILED, MAX_WORKER_DEATHS, PENDING, RUNNING, STALE_AFTER_S
+from .dry_run import render_dry_run
 from .optimizer import GRID_DIRECTIONS
 from .outcome import TrialOutcome
 from .run import RunSummary, run_study
@@ -30,6 +36,6 @@ from .workers import work_in_process
 
 __all__ = [
     "DONE", "FAILED", "GRID_DIRECTIONS", "HEARTBEAT_S", "MAX_WORKER_DEATHS", "PENDING", "RUNNING", "STALE_AFTER_S",
-    "RunSummary", "StatusReport", "StudyStorageError", "TrialOutcome", "TrialStatus", "resolve_storage", "run_study",
-    "study_status", "work_in_process",
+    "RunSummary", "StatusReport", "StudyStorageError", "TrialOutcome", "TrialStatus", "render_dry_run",
+    "resolve_storage", "run_study", "study_status", "work_in_process",
 ]

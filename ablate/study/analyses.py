@@ -21,10 +21,10 @@ from collections.abc import Callable
 from .. import tracking
 from ..analysis.runs import analyse_run
 from ..spec import StudySpec
-from ..worker import HOST
-from .text import one_line
+from ..errors import one_line
+from .liveness import HOST
 
-STATE_TAG, CLAIM_TAG = "ablate.analysis", "ablate.analysis.claim"
+STATE_TAG, CLAIM_TAG = tracking.names.ANALYSIS, tracking.names.ANALYSIS_CLAIM
 CLAIM_EXPIRES_S = 3600.0  # a claim this old belongs to a process that died mid-analysis
 _READ_BACK_S = 0.3  # between writing a claim and checking that it is still ours
 
@@ -37,20 +37,20 @@ def analyse_ready(spec: StudySpec, tracking_uri: str, notify: Callable[[str], No
     if spec.analysis is None:
         return 0
     tried = set() if tried is None else tried
-    runs = tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name))
+    runs = tracking.latest_finished(tracking_uri, spec.experiment, spec.name)
     done = 0
     for key, run in runs.items():
-        if run["tags"].get(STATE_TAG) == "done" or run["run_id"] in tried:
+        if run.tags.get(STATE_TAG) == "done" or run.run_id in tried:
             continue
         reference_run = _reference_run(spec, key, runs)
         if reference_run is _WAITING:
             waiting = f"waiting for reference {spec.references[key].key}"
-            if run["tags"].get(STATE_TAG) != waiting:
-                tracking.set_run_tags(tracking_uri, run["run_id"], {STATE_TAG: waiting})
+            if run.tags.get(STATE_TAG) != waiting:
+                tracking.set_run_tags(tracking_uri, run.run_id, {STATE_TAG: waiting})
             continue
         if not _claim(tracking_uri, run):
             continue
-        tried.add(run["run_id"])
+        tried.add(run.run_id)
         done += _analyse(spec, tracking_uri, run, reference_run, notify)
     return done
 
@@ -60,8 +60,8 @@ def analysis_counts(spec: StudySpec, tracking_uri: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if spec.analysis is None:
         return counts
-    for run in tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, study=spec.name)).values():
-        state = run["tags"].get(STATE_TAG, "to do")
+    for run in tracking.latest_finished(tracking_uri, spec.experiment, spec.name).values():
+        state = run.tags.get(STATE_TAG, "to do")
         state = "failed" if state.startswith("failed") else "waiting" if state.startswith("waiting") else state
         counts[state] = counts.get(state, 0) + 1
     return counts
@@ -70,39 +70,39 @@ def analysis_counts(spec: StudySpec, tracking_uri: str) -> dict[str, int]:
 _WAITING = object()
 
 
-def _reference_run(spec: StudySpec, key: str, runs: dict[str, dict]):
+def _reference_run(spec: StudySpec, key: str, runs: dict[str, tracking.RunRecord]):
     """The run id of the trial's CKA reference, None when it has none (or is its own),
     _WAITING when the reference has not finished."""
     reference = spec.references.get(key)
     if spec.analysis.cka is None or reference is None or reference.key == key:
         return None
-    return runs[reference.key]["run_id"] if reference.key in runs else _WAITING
+    return runs[reference.key].run_id if reference.key in runs else _WAITING
 
 
 def _analyse(spec: StudySpec, tracking_uri: str, run: dict, reference_run: str | None,
              notify: Callable[[str], None]) -> int:
     started = time.time()
     try:
-        analyse_run(tracking_uri, run["run_id"], spec.analysis, reference_run_id=reference_run,
-                    device=run["params"].get("device", "auto"))
+        analyse_run(tracking_uri, run.run_id, spec.analysis, reference_run_id=reference_run,
+                    device=run.params.get("device", "auto"))
     except Exception as err:  # an analysis never fails its trial; the next `ablate run` tries again
         reason = one_line(err)
-        tracking.set_run_tags(tracking_uri, run["run_id"], {STATE_TAG: f"failed: {reason}", CLAIM_TAG: ""})
-        notify(f"analysis of {run['name']} failed: {reason}")
+        tracking.set_run_tags(tracking_uri, run.run_id, {STATE_TAG: f"failed: {reason}", CLAIM_TAG: ""})
+        notify(f"analysis of {run.label} failed: {reason}")
         return 0
     except BaseException:  # Ctrl-C: free the claim for the next run
-        tracking.set_run_tags(tracking_uri, run["run_id"], {CLAIM_TAG: ""})
+        tracking.set_run_tags(tracking_uri, run.run_id, {CLAIM_TAG: ""})
         raise
-    tracking.set_run_tags(tracking_uri, run["run_id"], {CLAIM_TAG: ""})
-    notify(f"analysed {run['name']} ({time.time() - started:.0f} s)")
+    tracking.set_run_tags(tracking_uri, run.run_id, {CLAIM_TAG: ""})
+    notify(f"analysed {run.label} ({time.time() - started:.0f} s)")
     return 1
 
 
 def _claim(tracking_uri: str, run: dict) -> bool:
-    held = run["tags"].get(CLAIM_TAG, "")
+    held = run.tags.get(CLAIM_TAG, "")
     if held and time.time() - float(held.rsplit(":", 1)[-1]) < CLAIM_EXPIRES_S:
         return False
     token = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{time.time():.0f}"
-    tracking.set_run_tags(tracking_uri, run["run_id"], {CLAIM_TAG: token})
+    tracking.set_run_tags(tracking_uri, run.run_id, {CLAIM_TAG: token})
     time.sleep(_READ_BACK_S)
-    return tracking.trial_run(tracking_uri, run["run_id"])["tags"].get(CLAIM_TAG) == token
+    return tracking.run_record(tracking_uri, run.run_id).tags.get(CLAIM_TAG) == token

@@ -6,7 +6,7 @@ every retry or resume of it is a new Optuna trial with the same user attribute "
 A running trial carries "worker_host", "worker_pid", "worker_pid_scope" and a
 "heartbeat" (unix time, refreshed every few seconds by a thread of its worker). Its
 worker is gone when its pid is dead in this process's pid scope (same kernel boot and pid
-namespace, see `ablate.worker.PID_SCOPE`), or when its heartbeat is older than
+namespace, see `ablate.study.liveness.PID_SCOPE`), or when its heartbeat is older than
 `stale_after_s`: the only sign a worker on another host (or in another container) can
 give. A slot whose workers died MAX_WORKER_DEATHS times is left failed (a trial that
 kills its worker, e.g. out of memory, would otherwise run forever).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ..worker import PID_SCOPE, pid_alive
+from .liveness import PID_SCOPE, pid_alive
 
 STALE_AFTER_S = 120.0  # how long a worker on another host may go without a heartbeat
 MAX_WORKER_DEATHS = 3

@@ -5,24 +5,26 @@ validation accuracy so far falls behind. Grid studies sample nothing."""
 from __future__ import annotations
 
 import optuna
-from optuna.storages import BaseStorage
 
 from ..spec import StudySpec
-from ..tracking import mask_url
+from ..urls import mask_url
 from .storage import StudyStorageError
+from .store import TrialStore
 
 GRID_DIRECTIONS = ("maximize",)  # best validation accuracy (final test accuracy without a validation split)
 
 
-def open_study(storage: BaseStorage, url: str, spec: StudySpec, sampler_seed: int) -> optuna.Study:
-    """The Optuna study named after `spec` in `storage` (created if new); a study of that
-    name that optimises something else is a StudyStorageError."""
-    study = optuna.create_study(storage=storage, study_name=spec.name, directions=_directions(spec),
-                                sampler=_sampler(spec, sampler_seed), pruner=_pruner(spec), load_if_exists=True)
+def open_study(store: TrialStore, spec: StudySpec, sampler_seed: int) -> optuna.Study:
+    """The Optuna study named after `spec` in `store` (created if new); a study of that
+    name that optimises something else is a StudyStorageError. Retried through an
+    outage: creating loads the study when it exists already."""
+    study = store.patient(optuna.create_study, storage=store.storage, study_name=spec.name,
+                          directions=_directions(spec), sampler=_sampler(spec, sampler_seed), pruner=_pruner(spec),
+                          load_if_exists=True)
     found = [d.name.lower() for d in study.directions]
     if found != _directions(spec):
         raise StudyStorageError(
-            f"the Optuna storage {mask_url(url)} holds a study {spec.name!r} that optimises {found}, but the study "
+            f"the Optuna storage {mask_url(store.url)} holds a study {spec.name!r} that optimises {found}, but the study "
             f"file asks for {_directions(spec)}; give the study another 'name:' or another storage")
     return study
 

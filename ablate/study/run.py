@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 
 import optuna
 
+from ..engine.stopping import stop_on_interrupt
 from ..errors import UserInputError
 from ..spec import StudySpec
-from ..tracking import check_tracking_reachable, mask_url, resolve_tracking_uri
-from ..worker import StopRequest
+from ..tracking import check_tracking_reachable, resolve_tracking_uri
+from ..urls import mask_url, sqlite_path
 from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S
 from .display import Display
 from .outcome import TrialOutcome
 from .progress import Snapshot, snapshot
 from .session import Session
-from .storage import check_storage_reachable, resolve_storage, sqlite_path
+from .storage import check_storage_reachable, resolve_storage
 from .text import duration
 from .workers import run_workers
 
@@ -146,8 +147,7 @@ def _train_pending(session: Session, workers: int, before: Snapshot, summary: Ru
         "any whose worker dies")
     display.refresh(lambda: before, force=True)
     try:
-        with StopRequest(display.line) as stop:
-            session.should_stop = stop
+        with stop_on_interrupt(session.stop, display.line):
             if workers == 1:
                 session.work(collect)
             else:

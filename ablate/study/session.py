@@ -25,15 +25,15 @@ from pathlib import Path
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import UserInputError
+from ..engine.stopping import StopRequest
+from ..errors import UserInputError, one_line
 from ..spec import StudySpec
 from ..tracking import Tracker, run_name
 from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S, attempts_by_slot, is_duplicate, resumable, slot, staleness
 from .optimizer import open_study, suggest
 from .outcome import TrialOutcome
-from .storage import open_storage
-from .text import one_line
+from .store import TrialStore
 from .training import TrialTakenOver, train_claimed
 
 HEARTBEAT_S = 10.0
@@ -45,19 +45,19 @@ class Session:
 
     def __init__(self, spec: StudySpec, storage_url: str, tracking_uri: str, *, parent_id: str | None = None,
                  stale_after_s: float = STALE_AFTER_S, sampler_seed: int | None = None,
-                 should_stop: Callable[[], bool] = lambda: False):
+                 stop: StopRequest | None = None):
         self.spec = spec
-        self.should_stop = should_stop
+        self.stop = stop or StopRequest()
         self.notify: Callable[[str], None] = lambda text: None  # stale trials found between trials
         self.on_epoch: Callable[[], None] = lambda: None
         self.on_wait: Callable[[int], None] = lambda running: None  # nothing to claim, N trials run elsewhere
         self.storage_url = storage_url
         self.stale_after_s = stale_after_s
         self.heartbeat_s = min(HEARTBEAT_S, stale_after_s / 4)
-        self.storage = open_storage(storage_url)
+        self.store = TrialStore(storage_url)
         seed = spec.seeds[0] if sampler_seed is None else sampler_seed
-        self.study = open_study(self.storage, storage_url, spec, seed)
-        self.study_id = self.storage.get_study_id_from_name(spec.name)
+        self.study = open_study(self.store, spec, seed)
+        self.study_id = self.store.study_id(spec.name)
         self.tracker = Tracker(tracking_uri, spec.experiment)
         self.parent_id = parent_id or self.tracker.parent_run_id(spec.name, {"ablate.optuna_storage": storage_url})
         self.trials_by_key = {trial.key: trial for trial in spec.trials}
@@ -65,36 +65,42 @@ class Session:
 
     # ---------------------------------------------------------------- storage helpers
     def all_trials(self) -> list[FrozenTrial]:
-        return self.storage.get_all_trials(self.study_id, deepcopy=False)
+        return self.store.trials(self.study_id)
 
     def set_attrs(self, trial: FrozenTrial, attrs: dict) -> None:
         try:
             for key, value in attrs.items():
-                self.storage.set_trial_user_attr(trial._trial_id, key, value)
+                self.store.set_attr(trial._trial_id, key, value)
         except UpdateFinishedTrialError:
             raise TrialTakenOver(f"trial {trial.number} was ended by another process (its worker was "
                                  "taken for dead)") from None
 
     def end(self, trial: FrozenTrial, state: TrialState, attrs: dict, values: list[float] | None = None) -> bool:
         """Write `attrs`, then finish the trial; False if another process finished it first."""
+        def tell() -> bool:
+            # retried: each try first reads whether an earlier one got through before
+            # the connection dropped (then the trial is in the state told, by us)
+            found = self.store.storage.get_trial(trial._trial_id).state
+            if found != TrialState.RUNNING:
+                return found == state and bool(told)
+            told.append(True)
+            self.study.tell(trial.number, values=values, state=state)
+            return True
+
+        told: list[bool] = []
         try:
             self.set_attrs(trial, attrs)
-            if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
-                return False
-            self.study.tell(trial.number, values=values, state=state)
+            return self.store.patient(tell)
         except TrialTakenOver:
             return False
-        except UpdateFinishedTrialError:
-            # also what a retried tell meets when its first try was written but the
-            # connection dropped before the answer came: then the state is the one told
-            return self.storage.get_trial(trial._trial_id).state == state
-        return True
+        except UpdateFinishedTrialError:  # another process ended it between the read and the tell
+            return False
 
     def checkpoint_dir(self, slot: str) -> Path:
         return self.spec.directory / "checkpoints" / slot
 
     def stop_if_asked(self) -> None:
-        if self.should_stop():
+        if self.stop.requested:
             raise KeyboardInterrupt
 
     # ---------------------------------------------------------------- maintenance
@@ -149,14 +155,20 @@ class Session:
                 fresh = {"trial_key": key, "slot": key, "cell_id": trial.cell_id, "seed": trial.seed}
                 attrs = self._next_attempt(attempts.get(key, []), fresh, retry_failed)
                 if attrs is not None:
-                    self.study.enqueue_trial({}, user_attrs=attrs)
+                    self._enqueue({}, attrs)
             return
         for tries in attempts.values():
             first = tries[0].user_attrs
             fresh = {k: first[k] for k in ("trial_key", "slot", "cell_id", "seed") if k in first}
             attrs = self._next_attempt(tries, fresh, retry_failed)
             if attrs is not None and tries[-1].params:
-                self.study.enqueue_trial(dict(tries[-1].params), user_attrs=attrs)
+                self._enqueue(dict(tries[-1].params), attrs)
+
+    def _enqueue(self, params: dict, attrs: dict) -> None:
+        """Queue a WAITING trial. Retried: a retry whose first try got through leaves a
+        second WAITING trial of the same slot, which its claimer gives up as a duplicate
+        (as when two processes enqueue one key at once)."""
+        self.store.patient(self.study.enqueue_trial, params, user_attrs=attrs)
 
     def _next_attempt(self, tries: list[FrozenTrial], fresh: dict, retry_failed: bool) -> dict | None:
         if not tries:
@@ -212,8 +224,7 @@ class Session:
     def _heard_since(self) -> float | None:
         """When this process last got through to the storage after an outage: nobody could
         leave a heartbeat during it, so silence before then proves no worker dead."""
-        patience = getattr(self.storage, "patience", None)
-        return None if patience is None else patience.recovered_at
+        return self.store.recovered_at
 
     def _next_grid_trial(self, emit: Callable[[TrialOutcome], None]) -> bool:
         """Claim and train one queued trial; False when none is left."""
@@ -236,9 +247,10 @@ class Session:
         used = len({slot(t) or f"#{t.number}" for t in trials if not is_duplicate(t)})
         if not waiting and used >= self.spec.search.n_trials:
             return False
+        # not retried: asking creates a trial (or claims a queued one); should the connection
+        # drop after that, the trial has no worker and is failed as stale
         asked = self.study.ask()
-        claimed = self.storage.get_trial(
-            self.storage.get_trial_id_from_study_id_trial_number(self.study_id, asked.number))
+        claimed = self.store.trial(self.store.trial_id(self.study_id, asked.number))
         point = slot(claimed) or f"trial-{claimed.number}"  # a new point, or a requeued one's slot
         duplicate = self._duplicate_of(claimed) if slot(claimed) else None
         if duplicate is not None:
@@ -254,21 +266,22 @@ class Session:
             return True
         self.set_attrs(claimed, {"slot": point, "trial_key": trial.key, "cell_id": trial.cell_id,
                                  "seed": trial.seed})
-        emit(train_claimed(self, self.storage.get_trial(claimed._trial_id), trial, asked))
+        emit(train_claimed(self, self.store.trial(claimed._trial_id), trial, asked))
         return True
 
     # ---------------------------------------------------------------- claiming
     def _claim(self) -> FrozenTrial | None:
         """Move one WAITING trial of this spec to RUNNING; None when none is left."""
-        for trial in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.WAITING,)):
-            if trial.user_attrs.get("trial_key") not in self.trials_by_key:
-                continue  # queued by a version of the study file that had this key
-            try:
-                if self.storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
-                    return self.storage.get_trial(trial._trial_id)
-            except UpdateFinishedTrialError:
-                continue
+        for trial in self._waiting():
+            if self.store.claim(trial._trial_id):
+                return self.store.trial(trial._trial_id)
         return None
+
+    def _waiting(self) -> list[FrozenTrial]:
+        """The WAITING trials this process could claim, oldest first."""
+        waiting = self.store.trials(self.study_id, states=(TrialState.WAITING,))
+        # a trial queued by a version of the study file that had another key is not ours
+        return [t for t in waiting if t.user_attrs.get("trial_key") in self.trials_by_key]
 
     def _duplicate_of(self, claimed: FrozenTrial) -> FrozenTrial | None:
         """Another attempt at the same key that is finished, or running with a lower number."""

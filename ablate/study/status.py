@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial
 
 from ..spec import StudySpec
-from ..tracking import mask_url
+from ..urls import mask_url
 from .attempts import DONE, FAILED, PENDING, RUNNING, STALE_AFTER_S, SlotState, attempts_by_slot, slot_state
-from .storage import open_storage, resolve_storage, storage_exists
+from .storage import resolve_storage, storage_exists
+from .store import TrialStore
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ def study_status(spec: StudySpec, *, storage: str | None = None,
     url = resolve_storage(spec, storage, 1)
     trials: list[FrozenTrial] = []
     if storage_exists(url):
-        store = open_storage(url)
+        store = TrialStore(url)
         try:
-            trials = store.get_all_trials(store.get_study_id_from_name(spec.name), deepcopy=False)
+            trials = store.trials(store.study_id(spec.name))
         except KeyError:  # the storage has no study of this name yet
             trials = []
     attempts, now = attempts_by_slot(trials), time.time()

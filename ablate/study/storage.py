@@ -16,16 +16,11 @@ import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from ..errors import UserInputError
-from ..outage import Patience, PatientProxy, error_chain
+from ..errors import UserInputError, one_line
 from ..spec import StudySpec
-from ..urls import database_unreachable, dialect, is_database_server, mask_url, server_engine_options
-from .text import one_line
+from ..urls import (database_unreachable, dialect, is_database_server, journal_path, mask_url, server_engine_options,
+                    sqlite_path, sqlite_url)
 
-# What a database outage looks like from SQLAlchemy: the connection was refused, dropped
-# or timed out (a locked SQLite file is one too); Optuna wraps them in StorageInternalError.
-_OUTAGE_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                  sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError)
 _SCHEMA_LOCK_KEY = int.from_bytes(b"ablate.o", "big") >> 1  # any fixed 63-bit number, the same in every worker
 
 
@@ -51,22 +46,7 @@ def resolve_storage(spec: StudySpec, storage_override: str | None = None, jobs: 
     database, journal = spec.directory / "optuna.db", spec.directory / "optuna.journal"
     if journal.exists() or (jobs > 1 and not database.exists()):
         return f"journal://{journal.resolve()}"
-    return f"sqlite:///{database.resolve()}"
-
-
-def journal_path(url: str) -> Path | None:
-    if url.startswith("journal://"):
-        return Path(url[len("journal://"):])
-    if "://" not in url and url.endswith(".journal"):
-        return Path(url)
-    return None
-
-
-def sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url[len("sqlite:///"):].partition("?")[0]
-    return None if path in ("", ":memory:") else Path(path)
+    return sqlite_url(database)
 
 
 def _absolute_url(url: str, base: Path) -> str:
@@ -76,7 +56,7 @@ def _absolute_url(url: str, base: Path) -> str:
     database = sqlite_path(url)
     if database is not None and not database.is_absolute():
         query = url.partition("?")[2]
-        return f"sqlite:///{(base / database).resolve()}" + (f"?{query}" if query else "")
+        return sqlite_url(base / database) + (f"?{query}" if query else "")
     return url
 
 
@@ -110,7 +90,7 @@ def storage_exists(url: str) -> bool:
 
 
 def open_storage(url: str) -> BaseStorage:
-    """The storage at `url`; a database's every call rides out a short outage (see ablate.outage)."""
+    """The Optuna storage at `url` (ablate.study.store.TrialStore is how the study uses it)."""
     journal = journal_path(url)
     try:
         if journal is not None:
@@ -127,7 +107,7 @@ def open_storage(url: str) -> BaseStorage:
     except (ImportError, OSError, ValueError, RuntimeError, sqlalchemy.exc.SQLAlchemyError) as err:
         raise StudyStorageError(f"cannot open the Optuna storage {mask_url(url)}: {one_line(err)}; "
                                 "check --storage, ABLATE_STORAGE or 'storage:' in the study file") from None
-    return PatientProxy(storage, Patience(f"the Optuna storage {url}", is_storage_outage))
+    return storage
 
 
 @contextlib.contextmanager
@@ -145,8 +125,3 @@ def _schema_lock(url: str):
             yield
     finally:
         engine.dispose()
-
-
-def is_storage_outage(err: BaseException) -> bool:
-    """Whether a storage call failed because the database could not be reached."""
-    return any(isinstance(cause, _OUTAGE_ERRORS) for cause in error_chain(err))

@@ -1,17 +1,8 @@
-"""How the study machinery writes errors and durations: one short line each."""
+"""How the study machinery writes durations: "42s", "3m07s", "2h05m"."""
 
 from __future__ import annotations
 
 import math
-
-from ..tracking import mask_url
-
-
-def one_line(err: BaseException | str) -> str:
-    """An error (or message) on one line, passwords masked, at most 500 characters."""
-    text = err if isinstance(err, str) else (f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
-    text = " ".join(mask_url(str(text)).split())
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def duration(seconds: float | None) -> str:

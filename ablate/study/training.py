@@ -16,22 +16,20 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..engine import Callback, Trainer
+from ..engine.checkpoints import CheckpointMismatch
+from ..errors import one_line
 from ..spec import Trial
 from ..tracking import run_name
-from ..train import Callback, CheckpointMismatch, Trainer
-from ..worker import HOST, PID_SCOPE, Heartbeat
 from .attempts import slot
+from .heartbeat import Heartbeat
+from .liveness import HOST, PID_SCOPE
 from .outcome import TrialOutcome
 from .results import objectives, result_attrs
-from .text import one_line
-
-if TYPE_CHECKING:
-    from .session import Session
 
 
 class TrialTakenOver(Exception):
@@ -52,9 +50,10 @@ class _Verdict:
     run_status: tuple[str, str] = ("killed", "interrupted by the user")  # how its MLflow run ends
 
 
-def train_claimed(session: Session, claimed: FrozenTrial, trial: Trial,
+def train_claimed(session, claimed: FrozenTrial, trial: Trial,
                   asked: optuna.Trial | None = None) -> TrialOutcome:
-    """Train a claimed trial and record how it ended; Ctrl-C is recorded, then re-raised."""
+    """Train a claimed trial for `session` (the ablate.study.session.Session that claimed
+    it) and record how it ended; Ctrl-C is recorded, then re-raised."""
     started = time.time()
     label = run_name(trial.factors, trial.seed)
     resume_from = claimed.user_attrs.get("resume_from")
@@ -69,7 +68,7 @@ def train_claimed(session: Session, claimed: FrozenTrial, trial: Trial,
         return TrialOutcome(trial.key, label, claimed.number, "lost", str(lost))
 
     def beat() -> None:
-        session.storage.set_trial_user_attr(claimed._trial_id, "heartbeat", time.time())
+        session.store.set_attr(claimed._trial_id, "heartbeat", time.time())
 
     with Heartbeat(beat, session.heartbeat_s) as heartbeat:
         verdict = _fit(session, claimed, trial, checkpoint_dir, heartbeat, asked)
@@ -86,7 +85,7 @@ def train_claimed(session: Session, claimed: FrozenTrial, trial: Trial,
     return outcome
 
 
-def _fit(session: Session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, heartbeat: Heartbeat,
+def _fit(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, heartbeat: Heartbeat,
          asked: optuna.Trial | None) -> _Verdict:
     """Train with MLflow tracking; every way training can end becomes a verdict, and
     the trial's MLflow run ends with the matching status."""
@@ -110,12 +109,12 @@ def _fit(session: Session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: P
     return verdict
 
 
-def _train_tracked(session: Session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, run,
+def _train_tracked(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, run,
                    reporter: Callback) -> _Verdict:
     resumed = 0
     try:
         session.set_attrs(claimed, {"mlflow_run_id": run.run_id})
-        trainer = _trainer(trial, [run, reporter], checkpoint_dir)
+        trainer = _trainer(trial, [run, reporter], checkpoint_dir, session.stop)
         resumed = trainer.start_epoch - 1
         if resumed:
             session.set_attrs(claimed, {"resumed_from_epoch": resumed})
@@ -146,20 +145,20 @@ def _train_tracked(session: Session, claimed: FrozenTrial, trial: Trial, checkpo
                     run_status=("finished", ""))
 
 
-def _trainer(trial: Trial, callbacks: list, checkpoint_dir: Path) -> Trainer:
+def _trainer(trial: Trial, callbacks: list, checkpoint_dir: Path, stop) -> Trainer:
     try:
-        return Trainer(trial.config, callbacks=callbacks, checkpoint_dir=checkpoint_dir)
+        return Trainer(trial.config, callbacks=callbacks, checkpoint_dir=checkpoint_dir, stop=stop)
     except CheckpointMismatch:
         # same cell, other execution settings (e.g. another device): start over
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return Trainer(trial.config, callbacks=callbacks, checkpoint_dir=checkpoint_dir)
+        return Trainer(trial.config, callbacks=callbacks, checkpoint_dir=checkpoint_dir, stop=stop)
 
 
 class _TrialReporter(Callback):
     """Tells the storage how far a trial got, stops it when its worker was taken for
     dead, and in searches reports best validation accuracy to the pruner."""
 
-    def __init__(self, session: Session, claimed: FrozenTrial, heartbeat: Heartbeat, asked: optuna.Trial | None):
+    def __init__(self, session, claimed: FrozenTrial, heartbeat: Heartbeat, asked: optuna.Trial | None):
         self.session = session
         self.claimed = claimed
         self.heartbeat = heartbeat
@@ -174,14 +173,15 @@ class _TrialReporter(Callback):
         if self.heartbeat.failed is not None:
             raise TrialTakenOver(f"the heartbeat stopped: {one_line(self.heartbeat.failed)}")
         self.session.set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time()})
-        self.session.stop_if_asked()  # the epoch's checkpoint is saved: the next attempt resumes after it
         self._report(metrics)
         self.session.on_epoch()
-        if self.asked is not None and self.asked.should_prune():
+        # reads the trial's reports: safe to repeat
+        if self.asked is not None and self.session.store.patient(self.asked.should_prune):
             raise optuna.TrialPruned(f"best validation accuracy {self.best:.4f} after epoch {metrics['epoch']}")
 
     def _report(self, metrics: dict) -> None:
         if self.asked is None or metrics["val_acc"] is None:
             return
         self.best = max(self.best, metrics["val_acc"])
-        self.asked.report(self.best, metrics["epoch"])
+        # retried: reporting the same value for the same step twice is reporting it once
+        self.session.store.patient(self.asked.report, self.best, metrics["epoch"])

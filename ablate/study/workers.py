@@ -1,19 +1,47 @@
 """Worker processes of `ablate run --jobs N`: the parent starts and watches them, each
-trains trials through its own session (entry point: `ablate.worker.worker_main`)."""
+trains trials through its own session (entry point: `worker_main`)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import signal
 from collections.abc import Callable
 
 import optuna
+import torch
 
-from ..worker import torch_threads, worker_main
+from ..engine.stopping import StopRequest
+from ..errors import one_line
 from .display import Display
 from .outcome import TrialOutcome
 from .progress import snapshot
 from .session import Session
+
+
+def torch_threads(jobs: int) -> int:
+    """Threads per worker so that `jobs` workers share this machine's cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(jobs, 1))
+
+
+def worker_main(payload: dict, events, stop) -> None:
+    """Entry point of one worker process (multiprocessing "spawn"): train trials of the
+    study in `payload` until none is left or `stop` (an Event) is set, reporting each
+    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(payload["threads"])
+    try:
+        work_in_process(payload, events.put, stop.is_set)
+    except KeyboardInterrupt:
+        return  # asked to stop: the interrupted trial is recorded, the parent reports it
+    except Exception as err:
+        events.put(("crashed", os.getpid(), one_line(err)))
+        raise
 
 
 def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
@@ -21,7 +49,7 @@ def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: C
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     session = Session(payload["spec"], payload["storage"], payload["tracking_uri"],
                       parent_id=payload["parent_id"], stale_after_s=payload["stale_after_s"],
-                      sampler_seed=payload["sampler_seed"], should_stop=should_stop)
+                      sampler_seed=payload["sampler_seed"], stop=StopRequest(also=should_stop))
     session.notify = lambda text: send(("note", text))
     session.work(lambda outcome: send(("outcome", outcome)))
 
@@ -30,8 +58,8 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 collect: Callable[[TrialOutcome], None], note: Callable[[str], None]) -> None:
     """Start `jobs` spawned worker processes and show their progress until all stop,
     passing on their notes and a note for each worker that crashed. The first Ctrl-C
-    (`session.should_stop`) asks the workers to stop after their current epoch; a second
-    terminates them (their trials resume in the next run)."""
+    (`session.stop.requested`) asks the workers to stop after their current epoch; a
+    second terminates them (their trials resume in the next run)."""
     context = multiprocessing.get_context("spawn")
     events, stop = context.Queue(), context.Event()
     base_seed = session.spec.seeds[0]
@@ -56,7 +84,7 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
 
     try:
         while any(proc.is_alive() for proc in procs):
-            if session.should_stop():
+            if session.stop.requested:
                 stop.set()
             try:
                 handle(events.get(timeout=0.5))
@@ -75,7 +103,7 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 break
         for proc in procs:
             proc.join()
-    if session.should_stop():
+    if session.stop.requested:
         raise KeyboardInterrupt
     for proc in procs:
         if proc.exitcode != 0 and proc.pid not in crashed:

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from .analysis.settings import CKASettings, ProbeSettings
+from ..analysis.run_lookup import find_run
+from ..analysis.runs import compare_runs, probe_run
+from ..errors import UserInputError
+from ..spec import CKASettings, ProbeSettings, load_study
+from ..tracking import resolve_tracking_uri
+from .options import field_option, validated
 
 study_option = click.option("--study", type=click.Path(dir_okay=False), default=None,
                             help="name runs by trial key, cell id or factors of this study")
@@ -18,10 +23,8 @@ out_option = click.option("--out", type=click.Path(file_okay=False), default=Non
 device_option = click.option("--device", default="auto", show_default=True)
 
 
-def _field(model, name: str, **extra):
-    info = model.model_fields[name]
-    return click.option("--" + name.replace("_", "-"), default=info.default, show_default=True,
-                        help=info.description, **extra)
+def _field(model, name: str):
+    return field_option(model, name, show_default=True)
 
 
 @click.group()
@@ -35,17 +38,15 @@ def analyze():
 @study_option
 @seed_option
 @tracking_option
-@_field(CKASettings, "samples", type=int)
+@_field(CKASettings, "samples")
 @_field(CKASettings, "reduction")
-@_field(CKASettings, "estimator", type=click.Choice(["minibatch", "debiased", "biased"]))
-@_field(CKASettings, "batch_size", type=int)
+@_field(CKASettings, "estimator")
+@_field(CKASettings, "batch_size")
 @out_option
 @device_option
 def cka(run_a, run_b, study, seed, tracking_uri, samples, reduction, estimator, batch_size, out, device):
     """Layer × layer linear CKA of RUN_A with RUN_B; files logged to RUN_A's analysis/cka_vs_<RUN_B>/."""
-    from .analysis.runs import compare_runs
-
-    settings = _settings(CKASettings, reference={}, samples=samples, reduction=reduction, estimator=estimator,
+    settings = validated(CKASettings, reference={}, samples=samples, reduction=reduction, estimator=estimator,
                          batch_size=batch_size)
     uri, spec = _where(study, tracking_uri)
     first, second = (_run(text, uri, spec, seed) for text in (run_a, run_b))
@@ -65,14 +66,12 @@ def cka(run_a, run_b, study, seed, tracking_uri, samples, reduction, estimator, 
 @seed_option
 @tracking_option
 @_field(ProbeSettings, "reduction")
-@_field(ProbeSettings, "train_examples", type=int)
+@_field(ProbeSettings, "train_examples")
 @out_option
 @device_option
 def probe(run, study, seed, tracking_uri, reduction, train_examples, out, device):
     """A linear probe on every layer of RUN; metric probe_acc and files logged to RUN."""
-    from .analysis.runs import probe_run
-
-    settings = _settings(ProbeSettings, reduction=reduction, train_examples=train_examples)
+    settings = validated(ProbeSettings, reduction=reduction, train_examples=train_examples)
     uri, spec = _where(study, tracking_uri)
     run_id = _run(run, uri, spec, seed)
     result = probe_run(uri, run_id, settings, device=device, out_dir=Path(out) if out else None).probes
@@ -82,23 +81,8 @@ def probe(run, study, seed, tracking_uri, reduction, train_examples, out, device
         click.echo(f"  {name:<10} test accuracy {accuracy:.4f}  (C={c:g})")
 
 
-def _settings(model, **values):
-    import pydantic
-
-    from .cli import UserError, _validation_message
-
-    try:
-        return model(**values)
-    except pydantic.ValidationError as err:
-        raise UserError(_validation_message(err)) from None
-
-
 def _where(study: str | None, tracking_uri: str | None):
     """(tracking URI, study spec or None)."""
-    from .errors import UserInputError
-    from .spec import load_study
-    from .tracking import resolve_tracking_uri
-
     spec = load_study(study) if study else None
     if spec is None and not tracking_uri:
         raise UserInputError("a run id needs --tracking-uri (or ABLATE_TRACKING_URI), or --study to find the "
@@ -107,6 +91,4 @@ def _where(study: str | None, tracking_uri: str | None):
 
 
 def _run(text: str, uri: str, spec, seed: int | None) -> str:
-    from .analysis.run_lookup import find_run
-
     return find_run(text, tracking_uri=uri, spec=spec, seed=seed)

@@ -1,5 +1,10 @@
 """What a network costs, layer by layer: parameters and forward FLOPs of every auxiliary
-net, counted by torch's own FLOP counter for one example, against the backbone."""
+net, counted by torch's own FLOP counter for one example, against the backbone.
+
+This is the one place a network's cost is computed. `network_cost` builds the network
+on the meta device, which holds no memory, draws no random numbers and runs no kernels,
+so the figures are the same whatever device a trial trains on and cost nothing there.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .engine import LocalNetwork
+from .build import network_from_config
+from .network import LocalNetwork
+
+# the network's figures a study may log or optimise (besides what training measures)
+COST_METRICS = ("aux_flops", "aux_params", "backbone_flops", "backbone_params", "train_flops_per_example")
 
 
 def count_params(module: nn.Module) -> int:
@@ -23,13 +32,15 @@ def count_flops(fn, *args) -> int:
 
 @torch.no_grad()
 def describe_network(net: LocalNetwork) -> dict:
-    """A JSON-ready description: the plan, each local layer's auxiliary net, totals."""
+    """A JSON-ready description: the plan, each local layer's auxiliary net, totals. The
+    probe input lives where the network does (the meta device is the cheapest)."""
     backbone = net.backbone
+    device = next(net.parameters()).device
     was_training = net.training
     net.eval()  # BatchNorm1d cannot run in training mode on one example
     try:
-        x = torch.zeros(1, backbone.in_channels, backbone.image_size, backbone.image_size)
-        y = torch.zeros(1, dtype=torch.long)
+        x = torch.zeros(1, backbone.in_channels, backbone.image_size, backbone.image_size, device=device)
+        y = torch.zeros(1, dtype=torch.long, device=device)
         layer_inputs = [x]
         for layer in backbone.layers:
             layer_inputs.append(layer(layer_inputs[-1]))
@@ -50,7 +61,7 @@ def describe_network(net: LocalNetwork) -> dict:
     aux_params = sum(e["aux_params"] for e in local)
     aux_flops = sum(e["aux_flops"] for e in local)
     backbone_params = count_params(backbone)
-    return {
+    description = {
         "model": backbone.name,
         "num_layers": len(backbone.layers),
         "head_layers": list(net.plan.head_layers),
@@ -64,39 +75,18 @@ def describe_network(net: LocalNetwork) -> dict:
         "aux_params_ratio": aux_params / backbone_params,
         "aux_flops_ratio": aux_flops / backbone_flops,
     }
+    description["train_flops_per_example"] = training_flops(description)
+    return description
+
+
+def network_cost(config, info) -> dict:
+    """`describe_network` of the network a TrainConfig trains on data described by a
+    DataInfo, built on the meta device."""
+    with torch.device("meta"):
+        return describe_network(network_from_config(config, info))
 
 
 def training_flops(description: dict) -> int:
     """Training FLOPs per example: forward plus a backward of twice the forward, over the
     backbone and every auxiliary net (the usual 3x rule)."""
     return 3 * (description["backbone_flops"] + description["aux_flops"])
-
-
-def _human(n: float) -> str:
-    for unit in ("", "K", "M", "G", "T"):
-        if abs(n) < 1000:
-            return f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n:.3g}P"
-
-
-def render_description(d: dict, rule: str) -> str:
-    lines = [
-        f"{d['model']} · rule {rule} · {d['num_layers']} layers · input "
-        f"{'×'.join(map(str, d['input']))} · {d['num_classes']} classes",
-        f"local layers: {len(d['local_layers'])} · end-to-end head group: layers "
-        + (f"{d['head_layers'][0]}..{d['head_layers'][-1]}" if d["head_layers"] else "none"),
-        "",
-        f"{'layer':>5}  {'depth':>5}  {'aux layers':<24}  {'aux params':>10}  {'aux FLOPs':>10}",
-    ]
-    for e in d["local_layers"]:
-        copies = ",".join(map(str, e["aux_layers"])) or "(fixed head)"
-        lines.append(f"{e['layer']:>5}  {e['aux_depth']:>5}  {copies:<24}  "
-                     f"{_human(e['aux_params']):>10}  {_human(e['aux_flops']):>10}")
-    lines += [
-        "",
-        f"backbone:  {_human(d['backbone_params'])} params, {_human(d['backbone_flops'])} FLOPs/example",
-        f"aux total: {_human(d['aux_params'])} params ({d['aux_params_ratio']:.2f}× backbone), "
-        f"{_human(d['aux_flops'])} FLOPs/example ({d['aux_flops_ratio']:.2f}× backbone)",
-    ]
-    return "\n".join(lines)

@@ -38,8 +38,8 @@ def layer_curves(tracking_uri: str, cells: list[tuple[str, str, list[dict]]]) ->
     curves = []
     for metric in LAYER_METRICS:
         for order, (cell_id, label, runs) in enumerate(cells):
-            series = [np.array([v for _, v in tracking.metric_history(tracking_uri, run["run_id"], metric)])
-                      for run in runs if metric in run["metrics"]]
+            series = [np.array([v for _, v in tracking.metric_history(tracking_uri, run.run_id, metric)])
+                      for run in runs if metric in run.metrics]
             series = [s for s in series if len(s)]
             if not series or len({len(s) for s in series}) != 1:
                 continue

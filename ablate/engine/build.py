@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from .engine import LocalNetwork
-from .models import build_backbone
-from .plan import make_plan
-from .rules import build_aux_heads
+from ..models import build_backbone
+from ..rules import build_aux_heads, plan_for
+from .network import LocalNetwork
 
 
 def build_network(*, model: str, rule: str, aux_depth: int, selection: str, decay: str,
@@ -13,11 +12,11 @@ def build_network(*, model: str, rule: str, aux_depth: int, selection: str, deca
                   in_channels: int, num_classes: int, image_size: int,
                   mean: tuple[float, ...] | None = None,
                   std: tuple[float, ...] | None = None) -> LocalNetwork:
-    """Raises BackboneError / PlanError / RuleError (all ValueError) for impossible settings."""
+    """Raises BackboneError / PlanError / RuleError (all UserInputError) for impossible settings."""
     backbone = build_backbone(model, in_channels=in_channels, num_classes=num_classes,
                               image_size=image_size, width=width)
-    plan = make_plan(len(backbone.layers), rule=rule, aux_depth=aux_depth, selection=selection,
-                     decay=decay, decay_coeff=decay_coeff, head_layers=head_layers, seed=seed)
+    plan = plan_for(rule, len(backbone.layers), aux_depth=aux_depth, selection=selection,
+                    decay=decay, decay_coeff=decay_coeff, head_layers=head_layers, seed=seed)
     heads = build_aux_heads(rule, backbone, plan)
     return LocalNetwork(backbone, plan, heads,
                         mean=mean or (0.5,) * in_channels, std=std or (0.5,) * in_channels)

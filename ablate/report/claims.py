@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..rules import AUGLOCAL, BP, local_baselines
+
 CLOSE_PP = 1.0  # "close to BP": within this many percentage points of final test accuracy
-LOCAL_RULES = ("dgl", "infopro", "predsim")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def check_claims(report, curves) -> list[Claim]:
     by_rule = {c.factors["rule"]: c for c in cells if "rule" in c.factors and len(c.factors) == 1}
     hidden_cka = {c.cell_id: float(np.mean(c.mean[:-1])) for c in curves if c.metric == "cka_to_ref"}
     claims = []
-    if {"bp", "auglocal"} <= set(by_rule):
+    if {BP, AUGLOCAL} <= set(by_rule):
         claims += _rule_claims(by_rule, hidden_cka)
     depth_cells = [c for c in cells if "aux_depth" in c.factors]
     if len({c.factors["aux_depth"] for c in depth_cells}) >= 3:
@@ -51,27 +52,27 @@ def _acc(cell) -> float:
 
 
 def _rule_claims(by_rule: dict, hidden_cka: dict) -> list[Claim]:
-    aug, bp = by_rule["auglocal"], by_rule["bp"]
+    aug, bp = by_rule[AUGLOCAL], by_rule[BP]
     diff = _acc(aug) - _acc(bp)
     p = aug.comparison.p_value if aug.comparison is not None else None
     claims = [Claim(f"AugLocal's accuracy is close to BP's (within {CLOSE_PP:g} point)",
                     "agrees" if diff >= -CLOSE_PP else "does not agree",
                     f"final test accuracy {_acc(aug):.2f}% vs {_acc(bp):.2f}%: Δ = {diff:+.2f} points"
                     + (f", p = {p:.3g} ({aug.comparison.test})" if p is not None else ""))]
-    others = {rule: by_rule[rule] for rule in LOCAL_RULES if rule in by_rule}
+    others = {rule: by_rule[rule] for rule in local_baselines() if rule in by_rule}
     if others:
         behind = [rule for rule, cell in others.items() if _acc(cell) >= _acc(aug)]
         claims.append(Claim("AugLocal is ahead of the other local rules",
                             "agrees" if not behind else "does not agree",
                             ", ".join(f"{rule} {_acc(cell):.2f}%" for rule, cell in others.items())
-                            + f" vs auglocal {_acc(aug):.2f}%"
+                            + f" vs {AUGLOCAL} {_acc(aug):.2f}%"
                             + (f"; not behind AugLocal: {', '.join(behind)}" if behind else "")))
-    similar = {rule: hidden_cka[cell.cell_id] for rule, cell in {"auglocal": aug, **others}.items()
+    similar = {rule: hidden_cka[cell.cell_id] for rule, cell in {AUGLOCAL: aug, **others}.items()
                if cell.cell_id in hidden_cka}
-    if "auglocal" in similar and len(similar) > 1:
+    if AUGLOCAL in similar and len(similar) > 1:
         best = max(similar, key=similar.get)
         claims.append(Claim("AugLocal's hidden layers are more like BP's than other local rules' (linear CKA)",
-                            "agrees" if best == "auglocal" else "does not agree",
+                            "agrees" if best == AUGLOCAL else "does not agree",
                             "mean same-layer CKA to BP over hidden layers: "
                             + ", ".join(f"{rule} {value:.3f}" for rule, value in similar.items())))
     memory = aug.stats["peak_memory_mib"], bp.stats["peak_memory_mib"]

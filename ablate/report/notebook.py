@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import tracking
 from ..spec import load_study
-from .report import cell_label
+from .summary import cell_label
 
 
 def open_study(path: str | Path, tracking_uri: str | None = None):
@@ -24,22 +24,22 @@ def open_study(path: str | Path, tracking_uri: str | None = None):
     return spec, tracking.resolve_tracking_uri(spec, tracking_uri)
 
 
-def trial_runs(spec, tracking_uri: str) -> list[dict]:
+def trial_runs(spec, tracking_uri: str) -> list[tracking.RunRecord]:
     """The latest finished run of each trial, in the study's cell order."""
-    latest = tracking.latest_per_trial(tracking.finished_trial_runs(tracking_uri, spec.experiment, spec.name))
+    latest = tracking.latest_finished(tracking_uri, spec.experiment, spec.name)
     order = {cell: i for i, (cell, _) in enumerate(spec.cells())}
-    return sorted(latest.values(), key=lambda run: (order.get(run["cell_id"], len(order)), run["seed"]))
+    return sorted(latest.values(), key=lambda run: (order.get(run.cell_id, len(order)), run.seed))
 
 
 def layer_frame(spec, tracking_uri: str, metric: str) -> pd.DataFrame:
     """One row per (cell, seed, layer) of a per-layer metric (probe_acc, cka_to_ref)."""
     rows = []
     for run in trial_runs(spec, tracking_uri):
-        if metric not in run["metrics"]:
+        if metric not in run.metrics:
             continue
-        label = cell_label(run["factors"], run["cell_id"])
-        rows += [{"cell": label, "cell_id": run["cell_id"], "seed": run["seed"], "layer": step, "value": value}
-                 for step, value in tracking.metric_history(tracking_uri, run["run_id"], metric)]
+        label = cell_label(run.factors, run.cell_id)
+        rows += [{"cell": label, "cell_id": run.cell_id, "seed": run.seed, "layer": step, "value": value}
+                 for step, value in tracking.metric_history(tracking_uri, run.run_id, metric)]
     return pd.DataFrame(rows, columns=["cell", "cell_id", "seed", "layer", "value"])
 
 
@@ -48,13 +48,13 @@ def cka_matrices(spec, tracking_uri: str) -> dict[tuple[str, int], pd.DataFrame]
     matrices = {}
     with tempfile.TemporaryDirectory() as tmp:
         for run in trial_runs(spec, tracking_uri):
-            if run["tags"].get("ablate.analysis.reference_run") is None:
+            if run.tags.get(tracking.names.ANALYSIS_REFERENCE) is None:
                 continue
-            folder = Path(tmp) / run["run_id"]
-            table = tracking.download_artifacts(tracking_uri, run["run_id"], "analysis/cka_to_ref.csv", folder)
+            folder = Path(tmp) / run.run_id
+            table = tracking.download_artifacts(tracking_uri, run.run_id, "analysis/cka_to_ref.csv", folder)
             frame = pd.read_csv(table, index_col=0)
-            matrix = np.load(tracking.download_artifacts(tracking_uri, run["run_id"], "analysis/cka_to_ref.npy",
+            matrix = np.load(tracking.download_artifacts(tracking_uri, run.run_id, "analysis/cka_to_ref.npy",
                                                          folder))
-            matrices[(cell_label(run["factors"], run["cell_id"]), run["seed"])] = pd.DataFrame(
+            matrices[(cell_label(run.factors, run.cell_id), run.seed)] = pd.DataFrame(
                 matrix, index=frame.index, columns=frame.columns)
     return matrices

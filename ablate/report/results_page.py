@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from ..files import write_text_atomic
-from .report import Report, to_markdown
+from .summary import Report
+from .tables import to_markdown
 
 
 def header() -> str:

@@ -5,8 +5,8 @@ per-epoch checkpoints. Imports neither optuna nor mlflow: metrics leave through 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import os
 import random
 import time
 from contextlib import nullcontext
@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import TrainConfig
+from ..data import load_data
+from ..errors import UserInputError
 from . import memory
 from .build import network_from_config
+from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .compiling import compile_network
-from .config import TrainConfig, what_is_trained
-from .data import load_data
-from .engine import LocalNetwork
-from .errors import UserInputError
+from .cost import network_cost
+from .network import LocalNetwork
 from .schedule import learning_rate
-
-CHECKPOINT_NAME = "checkpoint.pt"
+from .stopping import StopRequest
 
 
 class Callback:
@@ -36,10 +37,6 @@ class Callback:
     def on_epoch_end(self, metrics: dict) -> None: ...
 
     def on_train_end(self, result: dict) -> None: ...
-
-
-class CheckpointMismatch(UserInputError):
-    """A checkpoint directory holds a run with other settings."""
 
 
 def select_device(name: str) -> torch.device:
@@ -103,11 +100,12 @@ class Trainer:
 
     `checkpoint_dir`, when given, receives a checkpoint after every epoch; a Trainer
     started on a directory holding one resumes from it and ends with the same numbers
-    as an uninterrupted run.
+    as an uninterrupted run. `stop` (see ablate.engine.stopping) ends training with a
+    KeyboardInterrupt at the end of an epoch, after its checkpoint, or at once.
     """
 
     def __init__(self, config: TrainConfig, *, callbacks=(), checkpoint_dir: str | Path | None = None,
-                 progress: bool = False, data=None):
+                 progress: bool = False, data=None, stop: StopRequest | None = None):
         self.config = config
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -131,10 +129,13 @@ class Trainer:
         self.saved_meter = memory.SavedTensorMeter()
         self.history: list[dict] = []
         self.start_epoch = 1
-        # set from a signal handler: a KeyboardInterrupt raised inside a saved-tensor
-        # finaliser would be swallowed, so Ctrl-C stops the loop here, between steps
-        self.stop_requested = False
+        self.stop = stop or StopRequest()
         self._resume()
+
+    @functools.cached_property
+    def cost(self) -> dict:
+        """The network's parameters and FLOPs (ablate.engine.cost.network_cost)."""
+        return network_cost(self.config, self.data.info)
 
     # ---------------------------------------------------------------- checkpoints
     @property
@@ -143,43 +144,26 @@ class Trainer:
 
     def _resume(self) -> None:
         path = self.checkpoint_path
-        if path is None or not path.exists():
+        state = None if path is None else load_checkpoint(path, self.device, self.config.flat())
+        if state is None:
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if what_is_trained(state["config"]) != what_is_trained(self.config.flat()):
-            raise CheckpointMismatch(
-                f"{path} holds a run with other settings; delete it or choose another checkpoint directory")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = state["history"]
         self.start_epoch = state["epoch"] + 1
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        restore_rng(state["rng"], self.device)
 
     def _save_checkpoint(self, epoch: int) -> None:
-        path = self.checkpoint_path
-        if path is None:
+        if self.checkpoint_path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        save_checkpoint(self.checkpoint_path, {
             "epoch": epoch,
             "config": self.config.flat(),
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            },
-        }
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # a kill mid-write never leaves a torn checkpoint
+            "rng": rng_state(self.device),
+        })
 
     # ---------------------------------------------------------------- loops
     def _autocast(self):
@@ -220,7 +204,7 @@ class Trainer:
                 totals.add(step, out, y.numel())
                 if bar is not None:
                     bar.update(1)
-                if self.stop_requested:
+                if self.stop.immediate:
                     raise KeyboardInterrupt
         return totals, step
 
@@ -257,6 +241,8 @@ class Trainer:
                                     test=_pct(metrics["test_acc"]))
                 for cb in self.callbacks:
                     cb.on_epoch_end(metrics)
+                if self.stop.requested and epoch < config.epochs:
+                    raise KeyboardInterrupt  # the epoch's checkpoint is saved: a restart resumes after it
         finally:
             if bar is not None:
                 bar.close()

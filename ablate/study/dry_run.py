@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from ..config import TrainConfig
+from ..rules import RULES
+from ..spec import StudySpec, plan_of
+from ..spec.wording import show
+from ..tracking import resolve_tracking_uri
 from ..urls import mask_url
-from .cells import plan_of
-from .study_spec import StudySpec
-from .wording import show
+from .storage import resolve_storage
 
 
-def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: str | None = None) -> str:
+def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: str | None = None,
+                   jobs: int = 1) -> str:
     """Every cell with its factors, seeds, id and auxiliary plan, and where results go:
-    `storage` and `tracking_uri` as given on the command line, else the study file's
-    (passwords masked)."""
+    `storage` and `tracking_uri` as given on the command line, else the study file's,
+    else the defaults beside the study (passwords masked)."""
     lines = [f"study {spec.name} ({spec.path})"]
-    storage = storage or spec.storage or f"default: SQLite in {spec.directory}"
-    tracking = tracking_uri or spec.tracking_uri or f"default: sqlite:///{spec.directory / 'mlflow.db'}"
+    storage = resolve_storage(spec, storage, jobs)
+    tracking = resolve_tracking_uri(spec, tracking_uri)
     lines.append(f"  optuna storage: {mask_url(storage)}")
     lines.append(f"  mlflow: {mask_url(tracking)}, experiment {spec.experiment!r}")
     if spec.fixed:
@@ -57,14 +60,12 @@ def _render_analysis(spec: StudySpec) -> list[str]:
 def describe_plan(config: TrainConfig) -> str:
     """One line: layers, local layers and their auxiliary depths, the end-to-end head group."""
     plan = plan_of(config)
+    rule = RULES[config.rule]
+    if not rule.local:
+        return f"{config.model}, {plan.num_layers} layers, {rule.describe_plan(plan)} ({rule.name})"
     heads = plan.head_layers
     head = f"layers {heads[0]}-{heads[-1]} end-to-end" if len(heads) > 1 else f"layer {heads[0]} end-to-end"
-    if config.rule == "bp":
-        return f"{config.model}, {plan.num_layers} layers, all end-to-end (bp)"
-    if config.rule == "auglocal":
-        depths = " ".join(str(p.aux_depth) for p in plan.local)
-        return f"{config.model}, {plan.num_layers} layers: {plan.num_local} local, aux depths {depths}; {head}"
-    return f"{config.model}, {plan.num_layers} layers: {plan.num_local} local with {config.rule} heads; {head}"
+    return f"{config.model}, {plan.num_layers} layers: {rule.describe_plan(plan)}; {head}"
 
 
 def _render_search(spec: StudySpec) -> list[str]:

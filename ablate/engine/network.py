@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.base import Backbone
-from .plan import AuxPlan
+from ..models.base import Backbone
+from ..plan import AuxPlan
 
 
 @dataclass

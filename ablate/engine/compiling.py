@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from .engine import LocalNetwork
-from .errors import UserInputError
+from .network import LocalNetwork
+from ..errors import UserInputError
 
 BACKEND = "inductor"
 # Static shapes: batches have one size (and a last, smaller one), so static graphs need

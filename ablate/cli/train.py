@@ -1,6 +1,34 @@
-"""The table `ablate train` prints at the end of a run."""
+"""`ablate train`: train one network, with a progress bar, and print a summary table."""
 
 from __future__ import annotations
+
+import click
+
+from ..config import TrainConfig
+from ..engine import Trainer
+from ..engine.stopping import stop_on_interrupt
+from ..files import write_json_atomic
+from .options import UserError, config_options, validated
+
+
+@click.command()
+@config_options()
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="save a checkpoint every epoch here; a run started on it resumes")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="write every metric as JSON")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train(checkpoint_dir, json_out, quiet, **settings):
+    """Train one network and print a summary table. The first Ctrl-C stops at the end of
+    the epoch (its checkpoint kept), a second at once."""
+    config = validated(TrainConfig, **settings)
+    trainer = Trainer(config, checkpoint_dir=checkpoint_dir, progress=not quiet)
+    with stop_on_interrupt(trainer.stop, lambda text: click.echo(f"\n{text}", err=True)):
+        result = trainer.fit()
+    click.echo(render_train_summary(result))
+    if json_out:
+        write_json_atomic(json_out, result)
+    if result["status"] != "finished":
+        raise UserError(result["message"])
 
 
 def _pct(value) -> str:

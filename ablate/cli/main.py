@@ -1,0 +1,69 @@
+"""The `ablate` command. Thin: parse, call the library, print. A user mistake is one
+line on stderr and exit code 2, never a traceback.
+
+Each command's module is imported only when that command runs, so `ablate train` and
+`ablate describe` need neither optuna nor mlflow (a GPU box may have only torch), and
+`--help` answers without loading a framework it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ..errors import UserInputError, one_line
+from .options import EXIT_USER_ERROR
+
+# command -> (module of this package, attribute)
+COMMANDS = {
+    "describe": ("describe", "describe"),
+    "train": ("train", "train"),
+    "validate": ("study", "validate"),
+    "run": ("study", "run"),
+    "status": ("study", "status"),
+    "report": ("report", "report"),
+    "analyze": ("analyze", "analyze"),
+}
+
+
+class _LazyGroup(click.Group):
+    """click's lazily loading group: a command's module is imported when it is asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ablate")
+def cli():
+    """Ablation studies of supervised local learning (AugLocal and its baselines)."""
+
+
+def main(argv=None) -> int:
+    """Entry point: one-line errors with exit code 2 for every user mistake."""
+    try:
+        cli.main(args=argv, prog_name="ablate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {one_line(exc.format_message())}", err=True)
+        return EXIT_USER_ERROR
+    except UserInputError as exc:
+        click.echo(f"error: {one_line(str(exc))}", err=True)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Per-epoch checkpoints of a training run: model, optimiser, history and every random
+generator's state, written atomically (a kill mid-write never leaves a torn file), and
+the check that a checkpoint belongs to the run that resumes from it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import what_is_trained
+from ..errors import UserInputError
+from ..files import atomic_path
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class CheckpointMismatch(UserInputError):
+    """A checkpoint directory holds a run with other settings."""
+
+
+def rng_state(device: torch.device) -> dict:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+    }
+
+
+def restore_rng(state: dict, device: torch.device) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, device: torch.device, flat_config: dict) -> dict | None:
+    """The checkpoint at `path` (None if there is none); CheckpointMismatch when it was
+    written by a run that trains something else than `flat_config`."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    if what_is_trained(state["config"]) != what_is_trained(flat_config):
+        raise CheckpointMismatch(
+            f"{path} holds a run with other settings; delete it or choose another checkpoint directory")
+    return state

@@ -1,0 +1,145 @@
+"""A report as tables: markdown (with its figures linked), CSV (every figure, every
+interval) and a booktabs LaTeX tabular."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .claims import render_claims
+from .statistics import Comparison, Stat
+from .summary import COLUMNS, COMPARED, Column, Report, ReportError
+
+FORMATS = ("markdown", "csv", "latex")
+FILE_NAMES = {"markdown": "report.md", "csv": "report.csv", "latex": "report.tex"}
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ReportError(f"report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}[fmt](report)
+
+
+def _stat_text(stat: Stat | None, col: Column, interval: bool) -> str:
+    if stat is None:
+        return "—"
+    d = col.digits
+    if stat.std is None or not col.spread:
+        return f"{stat.mean:.{d}f}"
+    text = f"{stat.mean:.{d}f} ± {stat.std:.{d}f}"
+    return text + (f" [{stat.ci_low:.{d}f}, {stat.ci_high:.{d}f}]" if interval and col.interval else "")
+
+
+_SHORT_TEST = {"paired t-test": "paired t", "Welch's t-test": "Welch t"}
+
+
+def _comparison_text(c: Comparison | None) -> str:
+    if c is None:
+        return "—"
+    if c.test in ("reference", "reference has no finished runs"):
+        return c.test
+    diff = "" if c.diff is None else f"{c.diff:+.{COMPARED.digits}f} "
+    if c.test == "too few seeds":
+        return f"{diff}(too few seeds)"
+    p = "p n/a: no variance" if c.p_value is None else f"p={c.p_value:.3g}"
+    n = f"n={c.n_pairs} pairs" if c.n_pairs is not None else f"n={c.n[0]} vs {c.n[1]}"
+    return f"{diff}({p}, {_SHORT_TEST[c.test]}, {n})"
+
+
+def _table(report: Report, interval: bool) -> tuple[list[str], list[list[str]]]:
+    header = ["cell", "n"] + [c.title for c in COLUMNS]
+    if report.reference:
+        header.append(f"Δ {COMPARED.title.replace(' (%)', '')} vs reference (pp)")
+    rows = []
+    for cell in report.cells:
+        row = [cell.label, cell.n_text]
+        if cell.seeds:
+            row += [_stat_text(cell.stats[c.name], c, interval) for c in COLUMNS]
+        else:
+            row += ["—"] * len(COLUMNS)
+        if report.reference:
+            row.append(_comparison_text(cell.comparison))
+        rows.append(row)
+    return header, rows
+
+
+def to_markdown(report: Report, link_base: str = "") -> str:
+    header, rows = _table(report, interval=True)
+    escape = lambda s: s.replace("|", "\\|")  # noqa: E731
+    lines = [
+        f"**{report.heading}**",
+        "",
+        "Values: mean ± std over seeds, accuracies with [95% CI]."
+        + (f" Δ: {COMPARED.title} minus the reference cell's, paired by seed where possible." if report.reference
+           else ""),
+        "",
+        "| " + " | ".join(map(escape, header)) + " |",
+        "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(map(escape, row)) + " |" for row in rows]
+    lines += [""] + [f"- {note}" for note in report.notes]
+    lines += render_claims(report.claims)
+    if report.figures:
+        lines += ["", "Figures (mean ± std over seeds):", ""]
+        lines += [f"![{title}]({link_base}{path.name})" if path.suffix == ".png"
+                  else f"- {title}: [{path.name}]({link_base}{path.name})" for title, path in report.figures]
+    if report.commands:
+        lines += ["", "Reproduce:", "", "```bash", *report.commands, "```"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_csv(report: Report) -> str:
+    factor_keys = list(dict.fromkeys(k for cell in report.cells for k in cell.factors))
+    header = ["cell_id", "label", *factor_keys, "n", "expected_n", "missing_seeds"]
+    for col in COLUMNS:
+        header += [f"{col.name}_{s}" for s in ("n", "mean", "std", "ci95_low", "ci95_high")]
+    header += ["reference_cell_id", "test", "n_pairs", f"diff_{COMPARED.name}", "p_value"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for cell in report.cells:
+        row = [cell.cell_id, cell.label, *[_csv_value(cell.factors.get(k)) for k in factor_keys], len(cell.seeds),
+               "" if cell.expected_seeds is None else len(cell.expected_seeds),
+               " ".join(map(str, cell.missing_seeds))]
+        for col in COLUMNS:
+            s = cell.stats[col.name]
+            row += [_csv_value(v) for v in ((s.n, s.mean, s.std, s.ci_low, s.ci_high) if s else (None,) * 5)]
+        c = cell.comparison
+        row += ["", "", "", "", ""] if c is None else [
+            c.reference, c.test, _csv_value(c.n_pairs), _csv_value(c.diff), _csv_value(c.p_value)]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_escape(text: str) -> str:
+    text = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("—", "--")
+
+
+def to_latex(report: Report) -> str:
+    """A booktabs tabular (\\usepackage{booktabs}); mean ± std, intervals in the CSV."""
+    header, rows = _table(report, interval=False)
+    lines = [
+        f"% {report.heading}",
+        "% mean ± std over seeds; needs \\usepackage{booktabs}",
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(map(_latex_escape, header)) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(map(_latex_escape, row)) + r" \\" for row in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,40 @@
+"""The names a study's MLflow runs are found and read by: roles, tags, statuses, artifacts.
+
+The study run is named after the study and tagged ablate.study, ablate.role=parent. A
+trial run is its child (mlflow.parentRunId), tagged ablate.study, ablate.role=trial,
+ablate.cell_id, ablate.seed, ablate.trial_key, ablate.factors (JSON), ablate.optuna_trial,
+ablate.device, ablate.host, ablate.pid, ablate.git_commit, ablate.version.<package>,
+ablate.status and ablate.reason.
+"""
+
+from __future__ import annotations
+
+PARENT_ROLE, TRIAL_ROLE = "parent", "trial"
+
+STUDY = "ablate.study"
+ROLE = "ablate.role"
+CELL_ID = "ablate.cell_id"
+SEED = "ablate.seed"
+TRIAL_KEY = "ablate.trial_key"
+FACTORS = "ablate.factors"
+STATUS = "ablate.status"
+REASON = "ablate.reason"
+REQUEST = "ablate.request"  # a token that lets a retried run creation find the run its first try made
+PARENT = "mlflow.parentRunId"
+
+# how a trial ended (ablate.status) -> the MLflow run status
+MLFLOW_STATUS = {"finished": "FINISHED", "diverged": "FAILED", "failed": "FAILED", "killed": "KILLED"}
+
+CHECKPOINT_ARTIFACT = "checkpoint/final.pt"
+
+# a trial run's analysis: its state ("done", "waiting for reference <key>", "failed: <why>"),
+# who is running it, the run it was compared with, and how each number was made
+ANALYSIS = "ablate.analysis"
+ANALYSIS_CLAIM = "ablate.analysis.claim"
+ANALYSIS_REFERENCE = "ablate.analysis.reference_run"
+ANALYSIS_DIR = "analysis"  # where its files go among the run's artifacts
+
+
+def analysis_setting(kind: str, key: str) -> str:
+    """The tag recording how one analysis number was made, e.g. ablate.analysis.cka.estimator."""
+    return f"{ANALYSIS}.{kind}.{key}"
