@@ -7,6 +7,7 @@ from __future__ import annotations
 from .urls import mask_url
 
 ONE_LINE_LIMIT = 500
+EXIT_USER_ERROR = 2  # the exit code of every user mistake
 
 
 class UserInputError(ValueError):

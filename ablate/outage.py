@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 
-from .errors import UserInputError
+from .errors import UserInputError, one_line
 from .urls import mask_url
 
 OUTAGE_ENV = "ABLATE_OUTAGE_S"
@@ -94,7 +94,7 @@ class Patience:
                     raise
                 if failures == 0:
                     log.warning("%s did not answer (%s); retrying for up to %.0f s", self.server,
-                                mask_url(" ".join(f"{type(err).__name__}: {err}".split()))[:300], self.limit_s)
+                                one_line(err, 300), self.limit_s)
                 failures += 1
                 self.sleep(delay)
                 delay = min(2 * delay, MAX_DELAY_S)

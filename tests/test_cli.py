@@ -1,6 +1,8 @@
 """The `ablate` command: describe, train, and one-line errors with exit code 2."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -156,3 +158,19 @@ seeds: [0]
     assert "2/2 done" in out
     code, out, _ = run(capsys, "status", str(study))
     assert "2 done" in out
+
+
+def test_help_lists_every_command_with_the_first_sentence_of_its_own_help():
+    from ablate.cli.main import COMMANDS, cli
+
+    for name, (_, _, summary) in COMMANDS.items():
+        command = cli.get_command(None, name)
+        first = " ".join(command.help.split()).split(":")[0].split(". ")[0].rstrip(".")
+        assert summary == first, name
+
+
+def test_help_answers_without_loading_torch_optuna_or_mlflow():
+    code = ("import sys; from ablate.cli import main; main(['--help']); "
+            "sys.exit(sorted(m for m in ('torch', 'optuna', 'mlflow') if m in sys.modules) != [])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "describe  Show the auxiliary plan of a network" in done.stdout

@@ -55,7 +55,11 @@ def test_one_training_step_reproduces_its_golden_values(case):
     assert not found, f"{len(found)} differences, first: " + "; ".join(found[:5])
 
 
-@pytest.mark.parametrize("case", CASES)
+# the Trainer adds loader, schedule and evaluation to the step: one case per rule, and bf16
+TRAINER_CASES = ("bp", "auglocal", "dgl", "infopro", "predsim", "auglocal-bf16")
+
+
+@pytest.mark.parametrize("case", TRAINER_CASES)
 def test_the_trainer_reproduces_its_golden_epochs(case):
     found = differences(GOLDEN["cases"][case]["trainer"], json.loads(json.dumps(record_trainer(case))))
     assert not found, f"{len(found)} differences, first: " + "; ".join(found[:5])

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from ablate.spec import load_study
 from ablate.study import StudyStorageError, resolve_storage, run_study, study_status
 from ablate.study.attempts import staleness
+from ablate.study.session import Session
 from ablate.tracking import Tracker, default_tracking_uri
 from ablate.engine import Callback, Trainer
 from ablate.study.liveness import HOST, PID_SCOPE
@@ -367,6 +368,45 @@ def test_a_search_samples_the_space_until_the_budget_is_spent(tmp_path, tracking
     summary, lines = run(spec, tracking_uri)
 
     assert summary.trained == 0 and lines[-1] == "study search: all 3 trials finished; nothing to train"
+
+
+def test_a_search_for_fewer_auxiliary_flops_optimises_the_networks_own_cost(tmp_path, tracking_uri, monkeypatch):
+    """The cost a search optimises is computed once, from the settings, on the meta device:
+    it never runs the trained network, wherever that network lives (on a GPU it once ran a
+    CUDA network on a CPU tensor and crashed the worker)."""
+    search = {"sampler": "random", "n_trials": 2, "objectives": ["aux_flops"],
+              "space": {"aux_depth": {"choices": [1, 3]}}}
+    spec = load_study(write_study(tmp_path, "cost", search=search, rule="auglocal", lr=0.05))
+    fit = Trainer.fit
+
+    def fit_then_move_the_network_away(trainer):
+        result = fit(trainer)
+        trainer.net.to("meta")  # a network describing itself would now fail
+        return result
+
+    monkeypatch.setattr(Trainer, "fit", fit_then_move_the_network_away)
+    summary, _ = run(spec, tracking_uri)
+
+    trials = optuna_trials(spec)
+    assert summary.trained == 2 and [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    runs = {r.data.tags["ablate.trial_key"]: r for r in mlflow_runs(tracking_uri, spec.experiment)}
+    for t in trials:
+        assert t.value == runs[t.user_attrs["trial_key"]].data.metrics["aux_flops"] > 0
+
+
+# ------------------------------------------------------------------------------ claiming
+def test_two_sessions_claiming_one_waiting_trial_in_interleaved_order_give_it_to_one(tmp_path, tracking_uri):
+    """Both read the queue before either claims: the storage lets exactly one move the
+    trial to RUNNING (what Optuna's private Study._pop_waiting_trial_id relies on)."""
+    spec = load_study(write_study(tmp_path, "interleaved", grid={"lr": [0.05]}))
+    first, second = (Session(spec, resolve_storage(spec), tracking_uri) for _ in range(2))
+    first.enqueue_missing()
+    seen_by_first, seen_by_second = first._waiting(), second._waiting()
+    assert [t.number for t in seen_by_first] == [t.number for t in seen_by_second] == [0]
+
+    assert first.store.claim(seen_by_first[0]._trial_id) is True
+    assert second.store.claim(seen_by_second[0]._trial_id) is False
+    assert second._claim() is None and first.store.trial(seen_by_first[0]._trial_id).state == TrialState.RUNNING
 
 
 # ------------------------------------------------------------------------------ storage

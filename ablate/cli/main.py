@@ -13,23 +13,24 @@ import sys
 
 import click
 
-from ..errors import UserInputError, one_line
-from .options import EXIT_USER_ERROR
+from ..errors import EXIT_USER_ERROR, UserInputError, one_line
 
-# command -> (module of this package, attribute)
+# command -> (module of this package, attribute, what --help says of it: the first
+# sentence of the command's own help, which a test keeps equal)
 COMMANDS = {
-    "describe": ("describe", "describe"),
-    "train": ("train", "train"),
-    "validate": ("study", "validate"),
-    "run": ("study", "run"),
-    "status": ("study", "status"),
-    "report": ("report", "report"),
-    "analyze": ("analyze", "analyze"),
+    "describe": ("describe", "describe", "Show the auxiliary plan of a network"),
+    "train": ("train", "train", "Train one network and print a summary table"),
+    "validate": ("study", "validate", "Check a study file without training or creating anything"),
+    "run": ("study", "run", "Train every cell × seed of a study that is not finished yet"),
+    "status": ("study", "status", "Done / running / failed (with reasons) / pending trials of a study, and its analyses"),
+    "report": ("report", "report", "Mean ± std over seeds per cell, comparisons with the reference cell, plots"),
+    "analyze": ("analyze", "analyze", "Linear probes and CKA of finished runs (by MLflow run id, or --study and a cell)"),
 }
 
 
 class _LazyGroup(click.Group):
-    """click's lazily loading group: a command's module is imported when it is asked for."""
+    """click's lazily loading group: a command's module is imported when it is asked for;
+    the command list of --help comes from COMMANDS, so it imports none of them."""
 
     def list_commands(self, ctx) -> list[str]:
         return list(COMMANDS)
@@ -37,8 +38,12 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[name]
+        module, attribute, _ = COMMANDS[name]
         return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+    def format_commands(self, ctx, formatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

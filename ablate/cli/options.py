@@ -12,10 +12,8 @@ import pydantic
 import yaml
 
 from ..config import TrainConfig
-from ..errors import validation_text
+from ..errors import EXIT_USER_ERROR, validation_text
 from ..spec import StudySpec, load_study
-
-EXIT_USER_ERROR = 2
 
 
 class UserError(click.ClickException):

@@ -21,9 +21,6 @@ class DataError(UserInputError):
     """A dataset that cannot be loaded as asked; the message is one line that says which
     dataset, where it looked and how to get it."""
 
-    def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))
-
 
 @dataclass(frozen=True)
 class DataInfo:

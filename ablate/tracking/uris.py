@@ -8,7 +8,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..errors import UserInputError
+from ..errors import UserInputError, one_line
 from ..outage import error_chain
 from ..urls import database_unreachable, default_tracking_uri, is_database_server, mask_url, sqlite_path
 
@@ -62,7 +62,7 @@ def _server_unreachable(tracking_uri: str, timeout_s: int) -> str | None:
             return f"no answer within {timeout_s} s"
         refused = [c for c in causes if isinstance(c, OSError) and not isinstance(c, requests.RequestException)]
         text = str(refused[-1]) if refused else err.message
-        return mask_url(" ".join(text.split()))[:300]
+        return one_line(text, 300)
     finally:
         for name, value in saved.items():
             if value is None:
