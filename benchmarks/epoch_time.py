@@ -13,7 +13,7 @@ CIFAR-shaped uint8 images, for resnet32 (d=2) and resnet110 (d=3), tau=0.5 linea
 uniform selection, under bp and auglocal. Each configuration runs a warm-up epoch, then
 `timed_epochs` more, and reports the fastest of those (other processes on a shared machine
 only ever add time); worker start-up counts (the released code pays it every epoch),
-compilation and autotuning do not. Peak memory is measured as everywhere (ablate.memory):
+compilation and autotuning do not. Peak memory is measured as everywhere (ablate.engine.memory):
 CUDA max_memory_allocated, CPU bytes held for backward.
 """
 
@@ -29,14 +29,11 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from ablate.engine import memory
-from ablate.engine import build_network
+from ablate.engine import Trainer, build_network, describe_network, memory, training_flops
 from ablate.config import TrainConfig
 from ablate.data import DataBundle, DataInfo, DeviceLoader
 from ablate.data.base import drop_last_for_training
 from ablate.data.torchvision_sets import SETS
-from ablate.engine import describe_network, training_flops
-from ablate.engine import Trainer
 
 from .loader import PILImages
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ablate.engine import memory
-from ablate.engine import build_network
-from ablate.engine import describe_network, training_flops
+from ablate.engine import build_network, describe_network, memory, training_flops
 
 AUGLOCAL = dict(rule="auglocal", aux_depth=3, selection="uniform", decay="linear", decay_coeff=0.5)
 BP = dict(rule="bp", aux_depth=3, selection="uniform", decay="linear", decay_coeff=0.5)

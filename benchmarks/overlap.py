@@ -24,8 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ablate.engine import build_network
-from ablate.engine import LocalNetwork
+from ablate.engine import LocalNetwork, build_network
 
 from .epoch_time import MODELS, PLAN
 

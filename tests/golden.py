@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 
 from ablate.config import TrainConfig
-from ablate.engine import build_network
-from ablate.engine import Trainer, build_optimizer
+from ablate.engine import Trainer, build_network, build_optimizer
 
 GOLDEN_FILE = Path(__file__).with_name("golden_step.json")
 STEPS = 3

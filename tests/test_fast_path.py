@@ -11,11 +11,10 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 import ablate.engine.compiling
-from ablate.engine import build_network
+from ablate.engine import Callback, Trainer, build_network
 from ablate.cli import main
 from ablate.config import EXECUTION_ONLY, TrainConfig
 from ablate.spec.cells import cell_id
-from ablate.engine import Callback, Trainer
 from ablate.engine.checkpoints import CheckpointMismatch
 
 DIGITS = dict(model="resnet20", width=0.5, dataset="digits", batch_size=64, warmup_epochs=0, device="cpu",
