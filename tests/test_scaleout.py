@@ -176,7 +176,7 @@ def test_the_optuna_storage_rides_out_a_database_restart(servers, caplog):
     assert studies is not None
     masked = servers.storage.replace(PASSWORD, "***")
     said = [r.getMessage() for r in caplog.records if r.name == "ablate"]
-    assert len(said) == 2, said
+    assert len(said) == 2, (said, logging.getLogger("ablate").disabled, [r.getMessage() for r in caplog.records])
     assert said[0].startswith(f"the Optuna storage {masked} did not answer (")
     assert said[1].startswith(f"the Optuna storage {masked} answers again after ")
     assert PASSWORD not in caplog.text

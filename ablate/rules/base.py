@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..models.base import Backbone
-from ..plan import AuxPlan
+from ..plan import COPY_SETTINGS, AuxPlan
 
 
 class AuxHead(nn.Module, metaclass=abc.ABCMeta):
@@ -57,8 +57,13 @@ class RuleSpec:
         return f"{plan.num_local} local with {self.name} heads"
 
 
-def fixed_heads(make: Callable[[Backbone, int], nn.Module]) -> Callable[..., nn.ModuleList]:
-    """build_heads for a rule whose auxiliary net depends only on its layer: `make(backbone, layer)`."""
+def layerwise_baseline(name: str, summary: str, head: Callable[[int, int, int], AuxHead]) -> RuleSpec:
+    """A baseline as the AugLocal paper ran it: layer-wise (every layer but the last is
+    local), each with a fixed head `head(channels, side, num_classes)` of its own."""
     def build(backbone: Backbone, plan: AuxPlan) -> nn.ModuleList:
-        return nn.ModuleList(make(backbone, p.layer) for p in plan.local)
-    return build
+        specs = backbone.specs
+        return nn.ModuleList(head(specs[p.layer].out_channels, specs[p.layer].out_size, backbone.num_classes)
+                             for p in plan.local)
+
+    return RuleSpec(name=name, summary=summary, local=True, copies_layers=False, ignores=frozenset(COPY_SETTINGS),
+                    head_group=lambda aux_depth, num_layers: 1, build_heads=build)

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..plan import COPY_SETTINGS
-from .base import AuxHead, RuleSpec, fixed_heads
+from .base import AuxHead, layerwise_baseline
 
 
 def dgl_pool_sides(size: int) -> tuple[int, int]:
@@ -60,13 +59,4 @@ class DGLHead(AuxHead):
         return F.cross_entropy(logits, y), logits
 
 
-RULE = RuleSpec(
-    name="dgl",
-    summary="pool to 1/4 size, three 1x1 conv-BN-ReLU, pool to <= 2x2, three-layer MLP",
-    local=True,
-    copies_layers=False,
-    ignores=frozenset(COPY_SETTINGS),
-    head_group=lambda aux_depth, num_layers: 1,  # layer-wise, as the AugLocal paper ran it
-    build_heads=fixed_heads(lambda backbone, layer: DGLHead(
-        backbone.specs[layer].out_channels, backbone.specs[layer].out_size, backbone.num_classes)),
-)
+RULE = layerwise_baseline("dgl", "pool to 1/4 size, three 1x1 conv-BN-ReLU, pool to <= 2x2, three-layer MLP", DGLHead)

@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..plan import COPY_SETTINGS
-from .base import AuxHead, RuleSpec, fixed_heads, float32_region
+from .base import AuxHead, float32_region, layerwise_baseline
 
 SIMILARITY_WEIGHT = 0.99
 CE_WEIGHT = 0.01
@@ -93,13 +92,5 @@ class PredSimHead(AuxHead):
         return loss, logits
 
 
-RULE = RuleSpec(
-    name="predsim",
-    summary="0.99 x similarity-matching loss + 0.01 x cross-entropy of a pooled linear head",
-    local=True,
-    copies_layers=False,
-    ignores=frozenset(COPY_SETTINGS),
-    head_group=lambda aux_depth, num_layers: 1,  # layer-wise, as the AugLocal paper ran it
-    build_heads=fixed_heads(lambda backbone, layer: PredSimHead(
-        backbone.specs[layer].out_channels, backbone.specs[layer].out_size, backbone.num_classes)),
-)
+RULE = layerwise_baseline("predsim", "0.99 x similarity-matching loss + 0.01 x cross-entropy of a pooled linear head",
+                          PredSimHead)
