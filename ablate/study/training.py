@@ -28,6 +28,7 @@ from ..tracking import run_name
 from .attempts import slot
 from .heartbeat import Heartbeat
 from .liveness import HOST, PID_SCOPE
+from .optimizer import grid_distributions, param_value, set_grid_params
 from .outcome import TrialOutcome
 from .results import objectives, result_attrs
 
@@ -55,12 +56,16 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
     """Train a claimed trial for `session` (the ablate.study.session.Session that claimed
     it) and record how it ended; Ctrl-C is recorded, then re-raised."""
     started = time.time()
-    label = run_name(trial.factors, trial.seed)
+    label = run_name(trial.factors, trial.seed, trial.cell_id)
     resume_from = claimed.user_attrs.get("resume_from")
     checkpoint_dir = Path(resume_from) if resume_from else session.checkpoint_dir(slot(claimed))
     if not resume_from:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a failed attempt's leftovers
     try:
+        if session.spec.search is None:  # a search's sampler set them already
+            set_grid_params(session.store, claimed._trial_id, trial.factors, grid_distributions(session.spec))
+        session.set_attrs(claimed, {"cell": label.rsplit(" · ", 1)[0],
+                                    **{f"factor.{k}": param_value(v) for k, v in trial.factors.items()}})
         session.set_attrs(claimed, {"worker_host": HOST, "worker_pid": os.getpid(), "worker_pid_scope": PID_SCOPE,
                                     "heartbeat": time.time(), "checkpoint_dir": str(checkpoint_dir),
                                     "epochs": trial.config.epochs, "epoch": 0})
@@ -90,7 +95,8 @@ def _fit(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, hear
     """Train with MLflow tracking; every way training can end becomes a verdict, and
     the trial's MLflow run ends with the matching status."""
     try:
-        run = session.tracker.start_trial(session.parent_id, trial, claimed.number, trial.config.device)
+        run = session.tracker.start_trial(session.parent_id, trial, claimed.number, trial.config.device,
+                                          session.spec.factors)
     except Exception as err:  # the tracking store failed: the trial fails, the study goes on
         return _Verdict(TrialState.FAIL, "failed", f"MLflow: {one_line(err)}")
     with run:  # should ending the run below raise, the run still ends (FAILED)

@@ -40,8 +40,9 @@ class TrialRun(Callback):
     an interruption (KeyboardInterrupt, SystemExit) ends it KILLED, as a trial to resume.
     `tracker` is the ablate.tracking.Tracker that started it."""
 
-    def __init__(self, tracker, run_id: str, trial):
+    def __init__(self, tracker, run_id: str, trial, on_end=None):
         self.store: TrackingStore = tracker.store
+        self._on_end = on_end  # after a finished trial's run ends: its cell's summary
         self.run_id = run_id
         self.trial = trial
         self.trainer: Trainer | None = None
@@ -118,6 +119,8 @@ class TrialRun(Callback):
             self._monitor.finish()
             self._monitor = None
         end_run(self.store, self.run_id, status, reason if status != "finished" else "")
+        if status == "finished" and self._on_end is not None:
+            self._on_end()
 
     def _log_files(self, texts: dict[str, str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,165 @@
+"""What a person sees of a study in MLflow above its trial runs: the experiment's kind and
+description, the study run's params, note and files, and one summary run per cell.
+
+    experiment   tag mlflow.experimentKind = custom_model_development (MLflow 3 opens the
+                 model-training view, not the GenAI one); its note says what the study varies
+    study run    params: the fixed settings; note: the study's purpose (the comment that opens
+                 the study file) and, once `ablate report` ran, its table; artifacts: the
+                 study file and study/grid.yaml (every cell's id, factors and settings)
+    cell run     one per cell, nested under the study run, the cell's trial runs nested under
+                 it; params: the cell's factors; metrics: mean, std, n and 95% interval of each
+                 headline figure over the cell's finished trials, rewritten as each one ends
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from ..config import EXECUTION_ONLY
+from ..metrics import HEADLINE, shown, spread
+from ..rules import RULES
+from . import names
+from .store import TrackingStore
+
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+NOTE = "mlflow.note.content"
+# short names of factors in run names; a factor whose values are words shows the word alone
+SHORT = {"aux_depth": "d", "decay_coeff": "τ", "width": "w", "head_layers": "h", "batch_size": "bs",
+         "train_subset": "n", "warmup_epochs": "warmup", "weight_decay": "wd"}
+
+
+def cell_name(factors: dict, cell_id: str) -> str:
+    """A cell's short name, its distinguishing factors first: 'auglocal d=3'."""
+    parts = [v if isinstance(v, str) else f"{SHORT.get(k, k)}={_value(v)}" for k, v in factors.items()]
+    return " ".join(parts) or f"cell {cell_id[:6]}"
+
+
+def trial_name(factors: dict, cell_id: str, seed: int) -> str:
+    """A trial run's short name: 'auglocal d=3 · s1'."""
+    return f"{cell_name(factors, cell_id)} · s{seed}"
+
+
+def _value(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_value, value)) + "]"
+    return str(value)
+
+
+def trial_params(trial, varied: tuple = ()) -> tuple[dict, dict]:
+    """(params, tags) of a trial run: params are only the settings that shape its cell (a
+    setting its rule ignores, or a varied one that means nothing in this cell, is absent,
+    not a default); how it ran (device, workers, ...) goes into tags ablate.exec.<key>."""
+    flat = trial.config.flat()
+    ignored = RULES[trial.config.rule].ignores | {k for k in varied if k not in trial.factors}
+    params = {k: v for k, v in flat.items() if k not in ignored and k not in EXECUTION_ONLY}
+    tags = {f"ablate.exec.{k}": v for k, v in flat.items() if k in EXECUTION_ONLY and v is not None}
+    return params, tags
+
+
+# ---------------------------------------------------------------- the experiment and the study run
+def purpose(spec) -> str:
+    """The comment block that opens the study file (what the study is for), or ''."""
+    try:
+        lines = Path(spec.path).read_text().splitlines()
+    except OSError:
+        return ""
+    comment = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        comment.append(line.lstrip("#").strip())
+    return " ".join(comment).strip()
+
+
+def experiment_description(spec) -> str:
+    """What the study varies, over which seeds, against which reference."""
+    lines = [f"**{spec.name}**: {purpose(spec)}".rstrip(": ")]
+    if spec.search is not None:
+        space = ", ".join(spec.search.params)
+        lines.append(f"Searches {space} ({spec.search.sampler}, {spec.search.n_trials} trials).")
+    else:
+        values = {k: list(dict.fromkeys(_value(t.factors[k]) for t in spec.trials if k in t.factors))
+                  for k in spec.factors}
+        varies = " × ".join(f"{k} ∈ {{{', '.join(v)}}}" for k, v in values.items()) or "nothing (settings only)"
+        lines.append(f"Varies {varies}: {len(spec.cells())} cells × {len(spec.seeds)} seeds.")
+    if spec.reference:
+        lines.append("Each cell is compared with " + ", ".join(f"{k}={v}" for k, v in spec.reference.items()) + ".")
+    lines.append("Runs: the study run, one summary run per cell (mean ± std over seeds: sort by "
+                 "`final_test_acc_pct_mean`), each cell's trial runs nested under it.")
+    return "\n\n".join(lines)
+
+
+def describe_study(store: TrackingStore, experiment_id: str, parent_id: str, spec) -> None:
+    """Experiment kind and description, the study run's params (fixed settings; a setting
+    that changed since the run was made is noted in a tag, MLflow params being write-once),
+    note and files."""
+    description = experiment_description(spec)
+    store.set_experiment_tags(experiment_id, {**EXPERIMENT_KIND, NOTE: description})
+    logged = store.run(parent_id).data.params
+    fixed = {k: v for k, v in spec.fixed.items() if k not in EXECUTION_ONLY}
+    params = {k: v for k, v in _text_params(fixed).items() if k not in logged}
+    changed = {k: v for k, v in _text_params(fixed).items() if k in logged and logged[k] != v}
+    tags = {NOTE: description, "ablate.purpose": purpose(spec)}
+    if changed:
+        tags["ablate.settings_changed"] = json.dumps(changed)
+    store.log(parent_id, params={**params, "seeds": list(spec.seeds)} if "seeds" not in logged else params,
+              tags=tags)
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = Path(tmp) / "grid.yaml"
+        grid.write_text(yaml.safe_dump(_grid(spec), sort_keys=False, allow_unicode=True))
+        store.log_artifact(parent_id, grid, "study")
+    store.log_artifact(parent_id, spec.path, "study")
+
+
+def _text_params(values: dict) -> dict[str, str]:
+    return {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else str(v) for k, v in values.items()}
+
+
+def _grid(spec) -> dict:
+    configs = {t.cell_id: t.config for t in spec.trials}
+    return {"study": spec.name, "seeds": list(spec.seeds),
+            "cells": [{"id": cell_id, "name": cell_name(factors, cell_id), "factors": factors,
+                       "settings": {k: v for k, v in configs[cell_id].flat().items() if k != "seed"}}
+                      for cell_id, factors in spec.cells()]}
+
+
+def report_note(store: TrackingStore, parent_id: str, report_md: Path) -> None:
+    """The study run's note: its purpose, then the report's table (figure links left out:
+    the note cannot show them; report.html among the run's files does)."""
+    run = store.run(parent_id)
+    text = "\n".join(line for line in report_md.read_text().splitlines() if not line.startswith("!["))
+    head = run.data.tags.get("ablate.purpose", "")
+    store.log(parent_id, tags={NOTE: (f"{head}\n\n" if head else "") + text})
+
+
+# ---------------------------------------------------------------- cell summary runs
+def cell_tags(parent_id: str, study: str, trial) -> dict:
+    return {names.PARENT: parent_id, names.STUDY: study, names.ROLE: names.CELL_ROLE,
+            names.CELL_ID: trial.cell_id, names.FACTORS: json.dumps(trial.factors, default=str)}
+
+
+def update_cell(store: TrackingStore, experiment_id: str, cell_run_id: str, study: str, cell_id: str) -> None:
+    """Rewrite a cell run's summary from its cell's finished trial runs (the latest run of
+    each seed): for each headline figure, in the unit it is logged in, <name>_mean, _std,
+    _ci95_low, _ci95_high, and n; step = n, so the charts show the summary settle."""
+    runs = store.search(experiment_id, f"tags.`{names.CELL_ID}` = '{cell_id}' and "
+                                       f"tags.`{names.ROLE}` = '{names.TRIAL_ROLE}' and attributes.status = 'FINISHED'")
+    latest = {}
+    for run in sorted(runs, key=lambda r: r.info.end_time or 0):
+        if run.data.tags.get(names.STUDY) == study:
+            latest[run.data.tags.get(names.SEED)] = run.data.metrics
+    metrics = {"n": len(latest)}
+    for key in HEADLINE:
+        name = shown(key, 0.0)[0]
+        values = [m[name] for m in latest.values() if name in m]
+        metrics.update({f"{name}_{stat}": value for stat, value in spread(values).items() if value is not None})
+    seeds = sorted(int(s) for s in latest if s is not None)
+    store.log(cell_run_id, metrics=metrics, step=len(latest),
+              tags={"ablate.seeds_done": " ".join(map(str, seeds))})
+    store.set_status(cell_run_id, "FINISHED")
