@@ -4,6 +4,8 @@ validation accuracy so far falls behind. Grid studies sample nothing."""
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from optuna.distributions import CategoricalDistribution
 
@@ -28,8 +30,10 @@ def open_study(store: TrialStore, spec: StudySpec, sampler_seed: int) -> optuna.
         raise StudyStorageError(
             f"the Optuna storage {mask_url(store.url)} holds a study {spec.name!r} that optimises {found}, but the study "
             f"file asks for {_directions(spec)}; give the study another 'name:' or another storage")
-    if study.metric_names != metric_names(spec):  # optuna-dashboard shows these, not "Objective 0"
-        store.patient(study.set_metric_names, metric_names(spec))
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what the dashboard reads
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != metric_names(spec):  # optuna-dashboard shows these, not "Objective 0"
+            store.patient(study.set_metric_names, metric_names(spec))
     return study
 
 

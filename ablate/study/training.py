@@ -64,7 +64,7 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
     try:
         if session.spec.search is None:  # a search's sampler set them already
             set_grid_params(session.store, claimed._trial_id, trial.factors, grid_distributions(session.spec))
-        session.set_attrs(claimed, {"cell": label.rsplit(" · ", 1)[0],
+        session.set_attrs(claimed, {"label": label, "cell": label.rsplit(" · ", 1)[0],
                                     **{f"factor.{k}": param_value(v) for k, v in trial.factors.items()}})
         session.set_attrs(claimed, {"worker_host": HOST, "worker_pid": os.getpid(), "worker_pid_scope": PID_SCOPE,
                                     "heartbeat": time.time(), "checkpoint_dir": str(checkpoint_dir),
@@ -170,6 +170,7 @@ class _TrialReporter(Callback):
         self.heartbeat = heartbeat
         self.asked = asked if session.spec.search is not None and session.spec.search.pruner else None
         self.best = -math.inf
+        self.epoch_times: list[float] = []
 
     def on_train_start(self, trainer: Trainer) -> None:
         for metrics in trainer.history:  # a resumed trial's earlier epochs
@@ -178,7 +179,11 @@ class _TrialReporter(Callback):
     def on_epoch_end(self, metrics: dict) -> None:
         if self.heartbeat.failed is not None:
             raise TrialTakenOver(f"the heartbeat stopped: {one_line(self.heartbeat.failed)}")
-        self.session.set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time()})
+        self.epoch_times.append(metrics.get("epoch_time_s") or 0.0)
+        # what the status line shows: how far, how good, and how long an epoch takes
+        self.session.set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time(),
+                                              "val_acc": metrics.get("val_acc"),
+                                              "epoch_s": sum(self.epoch_times) / len(self.epoch_times)})
         self._report(metrics)
         self.session.on_epoch()
         # reads the trial's reports: safe to repeat
