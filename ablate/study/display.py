@@ -59,8 +59,10 @@ class Display:
     def refresh(self, snapshot: Callable[[], Snapshot], force: bool = False) -> None:
         """Redraw the status line (at most twice a second unless forced), or print the new
         epochs as plain lines; `snapshot` reads the storage, so it is called only then."""
-        if (self.bar is None and not self.plain) or (not force and time.monotonic() - self.last < 0.5):
+        if self.bar is None and not self.plain:
             return
+        if self.bar is not None and not force and time.monotonic() - self.last < 0.5:
+            return  # plain lines are per epoch, which the caller paces
         self.last = time.monotonic()
         snap = snapshot()
         if self.bar is None:
