@@ -18,6 +18,7 @@ CELL_ID = "ablate.cell_id"
 SEED = "ablate.seed"
 TRIAL_KEY = "ablate.trial_key"
 FACTORS = "ablate.factors"
+CELL_NAME = "ablate.cell"  # a cell's short name by its factors ("auglocal d=3"): what the runs table groups by
 STATUS = "ablate.status"
 REASON = "ablate.reason"
 REQUEST = "ablate.request"  # a token that lets a retried run creation find the run its first try made

@@ -95,12 +95,45 @@ def experiment_description(spec) -> str:
     return "\n\n".join(lines)
 
 
+# views of the runs table the experiment's note links to (MLflow's "share view": an
+# experiment tag mlflow.sharedViewState.<key> holding the view as JSON, opened by
+# ?viewStateShareKey=<key>)
+SHARED_VIEW = "mlflow.sharedViewState."
+CELLS_VIEW, TRIALS_VIEW = "ablate-cells", "ablate-trials-by-cell"
+
+
+def shared_views(spec) -> dict[str, dict]:
+    """{key: view}: the cell runs, best final test accuracy first, with their factors and
+    summary columns; and every trial run grouped by its cell (means over seeds)."""
+    factors = [f"params.`{k}`" for k in spec.factors]
+    summary = [f"metrics.`{shown(k, 0.0)[0]}_{stat}`" for k in HEADLINE for stat in ("mean", "std")]
+    trial_columns = [f"metrics.`{shown(k, 0.0)[0]}`" for k in HEADLINE]
+    common = {"orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active", "runsHiddenMode": "SHOW_ALL"}
+    return {
+        CELLS_VIEW: {**common, "searchFilter": f"tags.`{names.ROLE}` = '{names.CELL_ROLE}'",
+                     "orderByKey": f"metrics.`{shown('final_test_acc', 0.0)[0]}_mean`",
+                     "selectedColumns": [*factors, "metrics.`n`", *summary]},
+        TRIALS_VIEW: {**common, "searchFilter": f"tags.`{names.ROLE}` = '{names.TRIAL_ROLE}'",
+                      "orderByKey": f"metrics.`{shown('final_test_acc', 0.0)[0]}`",
+                      "selectedColumns": [*factors, f"tags.`{names.SEED}`", *trial_columns],
+                      "groupBy": {"aggregateFunction": "average",
+                                  "groupByKeys": [{"mode": "tag", "groupByData": names.CELL_NAME}]}},
+    }
+
+
+def view_links(experiment_id: str) -> str:
+    base = f"#/experiments/{experiment_id}/runs?viewStateShareKey="
+    return (f"Views: [cells, best first]({base}{CELLS_VIEW}) (one summary run per cell: mean ± std over seeds) · "
+            f"[trials grouped by cell]({base}{TRIALS_VIEW}).")
+
+
 def describe_study(store: TrackingStore, experiment_id: str, parent_id: str, spec) -> None:
-    """Experiment kind and description, the study run's params (fixed settings; a setting
-    that changed since the run was made is noted in a tag, MLflow params being write-once),
-    note and files."""
-    description = experiment_description(spec)
-    store.set_experiment_tags(experiment_id, {**EXPERIMENT_KIND, NOTE: description})
+    """Experiment kind, description and shared views; the study run's params (fixed
+    settings; a setting that changed since the run was made is noted in a tag, MLflow
+    params being write-once), note and files."""
+    description = experiment_description(spec) + "\n\n" + view_links(experiment_id)
+    views = {SHARED_VIEW + key: json.dumps(view) for key, view in shared_views(spec).items()}
+    store.set_experiment_tags(experiment_id, {**EXPERIMENT_KIND, NOTE: description, **views})
     logged = store.run(parent_id).data.params
     fixed = {k: v for k, v in spec.fixed.items() if k not in EXECUTION_ONLY}
     params = {k: v for k, v in _text_params(fixed).items() if k not in logged}
@@ -140,8 +173,9 @@ def report_note(store: TrackingStore, parent_id: str, report_md: Path) -> None:
 
 # ---------------------------------------------------------------- cell summary runs
 def cell_tags(parent_id: str, study: str, trial) -> dict:
-    return {names.PARENT: parent_id, names.STUDY: study, names.ROLE: names.CELL_ROLE,
-            names.CELL_ID: trial.cell_id, names.FACTORS: json.dumps(trial.factors, default=str)}
+    return {names.PARENT: parent_id, names.STUDY: study, names.ROLE: names.CELL_ROLE, names.CELL_ID: trial.cell_id,
+            names.CELL_NAME: cell_name(trial.factors, trial.cell_id),
+            names.FACTORS: json.dumps(trial.factors, default=str)}
 
 
 def update_cell(store: TrackingStore, experiment_id: str, cell_run_id: str, study: str, cell_id: str) -> None:

@@ -147,6 +147,7 @@ class Tracker:
             names.CELL_ID: trial.cell_id,
             names.SEED: trial.seed,
             names.TRIAL_KEY: trial.key,
+            names.CELL_NAME: cell_name(trial.factors, trial.cell_id),
             names.FACTORS: json.dumps(trial.factors, default=str),
             "ablate.device": device,
             "ablate.host": socket.gethostname(),
