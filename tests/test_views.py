@@ -12,8 +12,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution
 
+from ablate.cli import main
 from ablate.spec import load_study
-from ablate.study import resolve_storage, run_study
+from ablate.study import render_dry_run, resolve_storage, run_study
+from ablate.study.estimate import estimate
 from ablate.tracking import Tracker, default_tracking_uri, finished_trial_runs
 
 SETTINGS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "train_subset": 192, "batch_size": 96,
@@ -149,3 +151,30 @@ def test_a_study_store_made_before_the_views_still_reports(tmp_path):
     tracker.store.set_status(run_id, "FINISHED")
     (record,) = finished_trial_runs(uri, "old", "old")
     assert record.metrics == {"final_test_acc": 0.5, "peak_memory_bytes_max": 2 ** 21}
+
+
+def test_the_dry_run_states_the_study_cost_from_network_cost_and_timed_steps(study):
+    spec = study["spec"]
+    text = render_dry_run(spec, tracking_uri=study["uri"])
+    assert "TFLOPs of training (6 trials); about " in text and "GFLOP/s measured" in text
+    # the FLOPs are each trial's logged cost per example × the examples it trains on × its epochs
+    per_example = {run.data.tags["ablate.cell_id"]: run.data.metrics["train_flops_per_example"]
+                   for run in study["runs"]["trial"]}
+    expected = sum(per_example[t.cell_id] * SETTINGS["train_subset"] * SETTINGS["epochs"] for t in spec.trials)
+    assert estimate(spec, calibrate=False).flops == pytest.approx(expected)
+
+
+def test_ablate_report_prints_a_terminal_table_and_logs_a_previewable_report(study, capsys):
+    spec = study["spec"]
+    assert main(["report", str(spec.path), "--tracking-uri", study["uri"]]) == 0
+    out = capsys.readouterr().out
+    assert "![" not in out and "|" not in out.splitlines()[3]  # not markdown
+    header = next(line for line in out.splitlines() if line.startswith("cell"))
+    assert "final test acc (%)" in header
+    assert f"{spec.directory / 'report' / 'accuracy_vs_aux_depth.png'}" in out  # figures by path
+    (parent,) = study["runs"]["parent"]
+    client = study["client"]
+    html = Path(client.download_artifacts(parent.info.run_id, "report/report.html")).read_text()
+    assert html.count("data:image/png;base64,") >= 2  # figures inside the page MLflow previews
+    note = client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
+    assert "bp against AugLocal" in note and "final test acc (%)" in note and "![" not in note

@@ -54,7 +54,8 @@ def plot_accuracy_vs_aux_depth(report: Report, out_dir: Path) -> Path | None:
     depths = sorted({c.factors["aux_depth"] for c in with_depth})
     for ax, value in zip(axes, panels):
         for i, (label, cells) in enumerate(lines.items()):
-            cells = sorted((c for c in cells if layout.in_panel(c.factors, value)), key=lambda c: c.factors["aux_depth"])
+            cells = sorted((c for c in cells if layout.in_panel(c.factors, value)),
+                           key=lambda c: c.factors["aux_depth"])
             if not cells:
                 continue
             ms = [_mean_std(c, COMPARED) for c in cells]

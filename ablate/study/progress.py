@@ -59,7 +59,7 @@ def snapshot(session: Session) -> Snapshot:
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in complete]
     live = [s.trial for s in states if s.state == RUNNING]
-    current = tuple(Running(t.user_attrs.get("trial_key", ""), t.user_attrs.get("label", t.user_attrs.get("trial_key", "")),
+    current = tuple(Running(key := t.user_attrs.get("trial_key", ""), t.user_attrs.get("label", key),
                             t.user_attrs.get("epoch", 0), t.user_attrs.get("epochs", 0), t.user_attrs.get("val_acc"))
                     for t in live)
     # seconds per epoch: every finished epoch counts once, the finished trials' and the running ones'

@@ -44,7 +44,8 @@ class RunRecord:
             run_id=run.info.run_id, name=run.info.run_name, cell_id=cell_id, seed=seed,
             trial_key=tags.get(names.TRIAL_KEY) or f"{cell_id}-s{seed}",
             factors=json.loads(tags.get(names.FACTORS, "{}")), params=dict(run.data.params),
-            metrics=dict(inside(k, v) for k, v in run.data.metrics.items()), tags=dict(tags), status=tags.get(names.STATUS, "finished"),
+            metrics=dict(inside(k, v) for k, v in run.data.metrics.items()),  # ablate's units, old names or new
+            tags=dict(tags), status=tags.get(names.STATUS, "finished"),
             mlflow_status=run.info.status, start_time=run.info.start_time, end_time=run.info.end_time)
 
     @property

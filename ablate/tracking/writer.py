@@ -1,6 +1,6 @@
 """Writing a study to MLflow: its experiment, its one parent run, a summary run per cell
-(ablate.tracking.study_run) with a child run per trial under it, and ending runs from outside (those a killed worker left RUNNING). Every call names its
-run id (never MLflow's global "active run"), so trials that follow each other in one
+(ablate.tracking.study_run) with a child run per trial under it, and ending runs from
+outside (those a killed worker left RUNNING). Every call names its run id (never MLflow's global "active run"), so trials that follow each other in one
 process cannot write into each other's runs."""
 
 from __future__ import annotations
