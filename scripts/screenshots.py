@@ -26,9 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# MLflow 3 opens its assistant panel over a third of the page for a browser on localhost
+# (127.0.0.1); on another loopback address it does not, and the page shows the runs.
+HOST = "127.0.0.2"
+
+
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return s.getsockname()[1]
 
 
@@ -63,6 +68,7 @@ def chromium() -> str:
 def shoot(url: str, png: Path, size: str = "1600,1000", wait_ms: int = 12000) -> None:
     """One screenshot of `url` once its scripts had `wait_ms` of virtual time to render."""
     subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--run-all-compositor-stages-before-draw",  # else charts are still spinners
                     f"--window-size={size}", f"--virtual-time-budget={wait_ms}", f"--screenshot={png}", url],
                    check=True, capture_output=True, timeout=180)
     print(f"  {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
@@ -79,14 +85,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "screenshots")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--again", action="store_true", help="keep the trained study in --work: screenshots only")
     options = parser.parse_args()
     work, out = options.work.resolve(), options.out.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not options.again:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "studies" / "quickstart.yaml", work / "quickstart.yaml")
     budget = ("--set", f"epochs={options.epochs}")
-    ablate("run", "quickstart.yaml", "--quiet", *budget, cwd=work)
+    ablate("run", "quickstart.yaml", "--quiet", *budget, cwd=work)  # with --again: trains nothing
     ablate("report", "quickstart.yaml", *budget, cwd=work)
 
     from mlflow.tracking import MlflowClient
@@ -100,19 +108,24 @@ def main() -> None:
     parent = client.search_runs([experiment], "tags.`ablate.role` = 'parent'")[0]
 
     port = free_port()
-    ui = f"http://127.0.0.1:{port}"
-    with server([str(BIN / "mlflow"), "ui", "--backend-store-uri", tracking, "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", "1"], ui, work / "mlflow-ui.log"):
-        runs = f"{ui}/#/experiments/{experiment}/runs?viewStateShareKey="
-        shoot(runs + "ablate-cells", out / "mlflow_cells_sorted_by_mean.png")
-        shoot(runs + "ablate-trials-by-cell", out / "mlflow_trials_grouped_by_cell.png")
-        shoot(f"{ui}/#/experiments/{experiment}/runs/{trial.info.run_id}/model-metrics",
-              out / "mlflow_trial_charts.png", size="1600,1400")
-        shoot(f"{ui}/#/experiments/{experiment}/runs/{parent.info.run_id}", out / "mlflow_study_run.png")
+    ui = f"http://{HOST}:{port}"
+    with server([str(BIN / "mlflow"), "ui", "--backend-store-uri", tracking, "--host", HOST, "--port", str(port),
+                 "--workers", "1", "--allowed-hosts", f"{HOST}:{port}", "--cors-allowed-origins", ui],
+                ui, work / "mlflow-ui.log"):
+        # workflowType: the model-training side bar (MLflow remembers the GenAI one otherwise)
+        runs = f"{ui}/#/experiments/{experiment}/runs?workflowType=machine_learning&viewStateShareKey="
+        shoot(runs + "ablate-cells", out / "mlflow_cells_sorted_by_mean.png", size="1800,700")
+        shoot(runs + "ablate-trials-by-cell", out / "mlflow_trials_grouped_by_cell.png", size="1800,800")
+        shoot(runs + "ablate-trial-charts&compareRunsMode=CHART", out / "mlflow_trial_charts.png", size="1800,1000",
+              wait_ms=25000)
+        shoot(f"{ui}/#/experiments/{experiment}/runs/{trial.info.run_id}/model-metrics?workflowType=machine_learning",
+              out / "mlflow_one_trial.png", size="1800,1000", wait_ms=25000)
+        shoot(f"{ui}/#/experiments/{experiment}/runs/{parent.info.run_id}?workflowType=machine_learning",
+              out / "mlflow_study_run.png", size="1800,1300")
 
     port = free_port()
-    dashboard = f"http://127.0.0.1:{port}"
-    with server([str(BIN / "optuna-dashboard"), f"sqlite:///{store / 'optuna.db'}", "--host", "127.0.0.1",
+    dashboard = f"http://{HOST}:{port}"
+    with server([str(BIN / "optuna-dashboard"), f"sqlite:///{store / 'optuna.db'}", "--host", HOST,
                  "--port", str(port)], dashboard, work / "optuna-dashboard.log"):
         shoot(f"{dashboard}/dashboard/studies/1", out / "optuna_history.png", size="1600,1400")
         shoot(f"{dashboard}/dashboard/studies/1/analytics", out / "optuna_analytics.png", size="1600,1400")

@@ -15,7 +15,7 @@ from .storage import StudyStorageError
 from .store import TrialStore
 
 GRID_DIRECTIONS = ("maximize",)  # best validation accuracy (final test accuracy without a validation split)
-GRID_METRICS = ("best_val_acc (fraction; final_test_acc without a validation split)",)
+GRID_METRICS = ("best_val_acc",)  # a fraction, as Optuna keeps it; final_test_acc without a validation split
 
 
 def open_study(store: TrialStore, spec: StudySpec, sampler_seed: int) -> optuna.Study:

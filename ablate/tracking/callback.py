@@ -94,7 +94,8 @@ class TrialRun(Callback):
         })
 
     def on_epoch_end(self, metrics: dict) -> None:
-        self.store.log(self.run_id, metrics={k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
+        # the epoch is a metric too (and the step): charts can say "epoch" on their x axis, not "Step"
+        self.store.log(self.run_id, metrics=metrics, step=metrics["epoch"])
 
     def on_train_end(self, result: dict) -> None:
         self.result = result

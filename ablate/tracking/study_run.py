@@ -20,13 +20,14 @@ from pathlib import Path
 import yaml
 
 from ..config import EXECUTION_ONLY
-from ..metrics import HEADLINE, shown, spread
+from ..metrics import COSTS, HEADLINE, shown, spread
 from ..rules import RULES
 from . import names
 from .store import TrackingStore
 
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 NOTE = "mlflow.note.content"
+COST_NAMES = {s.name for s in COSTS}
 # short names of factors in run names; a factor whose values are words shows the word alone
 SHORT = {"aux_depth": "d", "decay_coeff": "τ", "width": "w", "head_layers": "h", "batch_size": "bs",
          "train_subset": "n", "warmup_epochs": "warmup", "weight_decay": "wd"}
@@ -99,32 +100,54 @@ def experiment_description(spec) -> str:
 # experiment tag mlflow.sharedViewState.<key> holding the view as JSON, opened by
 # ?viewStateShareKey=<key>)
 SHARED_VIEW = "mlflow.sharedViewState."
-CELLS_VIEW, TRIALS_VIEW = "ablate-cells", "ablate-trials-by-cell"
+CELLS_VIEW, TRIALS_VIEW, CHARTS_VIEW = "ablate-cells", "ablate-trials-by-cell", "ablate-trial-charts"
+
+
+def _metric(name: str) -> str:
+    return f"metrics.`{name}`"
 
 
 def shared_views(spec) -> dict[str, dict]:
     """{key: view}: the cell runs, best final test accuracy first, with their factors and
-    summary columns; and every trial run grouped by its cell (means over seeds)."""
+    summary columns; every trial run grouped by its cell (means over seeds); and the
+    trials' headline charts side by side."""
     factors = [f"params.`{k}`" for k in spec.factors]
-    summary = [f"metrics.`{shown(k, 0.0)[0]}_{stat}`" for k in HEADLINE for stat in ("mean", "std")]
-    trial_columns = [f"metrics.`{shown(k, 0.0)[0]}`" for k in HEADLINE]
+    acc = shown("final_test_acc", 0.0)[0]
+    summary = [_metric(f"{acc}_mean"), _metric(f"{acc}_std"), _metric("n"),
+               *(_metric(f"{shown(k, 0.0)[0]}_mean") for k in HEADLINE if k != "final_test_acc")]
+    trial_columns = [_metric(shown(k, 0.0)[0]) for k in HEADLINE]
     common = {"orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active", "runsHiddenMode": "SHOW_ALL"}
+    widths = {column: 190 for column in [*summary, *trial_columns]}
+    charts = [_line_chart(i, shown(key, 0.0)[0]) for i, key in enumerate(("val_acc", "test_acc", "train_loss", "lr"))]
     return {
         CELLS_VIEW: {**common, "searchFilter": f"tags.`{names.ROLE}` = '{names.CELL_ROLE}'",
-                     "orderByKey": f"metrics.`{shown('final_test_acc', 0.0)[0]}_mean`",
-                     "selectedColumns": [*factors, "metrics.`n`", *summary]},
+                     "orderByKey": _metric(f"{acc}_mean"), "selectedColumns": [*factors, *summary],
+                     "columnWidths": widths},
         TRIALS_VIEW: {**common, "searchFilter": f"tags.`{names.ROLE}` = '{names.TRIAL_ROLE}'",
-                      "orderByKey": f"metrics.`{shown('final_test_acc', 0.0)[0]}`",
-                      "selectedColumns": [*factors, f"tags.`{names.SEED}`", *trial_columns],
+                      "orderByKey": _metric(acc), "selectedColumns": [*factors, f"tags.`{names.SEED}`", *trial_columns],
+                      "columnWidths": widths,
                       "groupBy": {"aggregateFunction": "average",
                                   "groupByKeys": [{"mode": "tag", "groupByData": names.CELL_NAME}]}},
+        CHARTS_VIEW: {**common, "searchFilter": f"tags.`{names.ROLE}` = '{names.TRIAL_ROLE}'",
+                      "orderByKey": _metric(acc), "compareRunCharts": charts,
+                      "compareRunSections": [{"uuid": "ablate-headline", "name": "per epoch", "display": True,
+                                              "isReordered": False}]},
     }
+
+
+def _line_chart(index: int, metric: str) -> dict:
+    """One line chart of a metric against the epoch (MLflow's step), for CHARTS_VIEW."""
+    return {"uuid": f"ablate-chart-{index}", "type": "LINE", "runsCountToCompare": 10, "metricSectionId": "ablate-headline",
+            "deleted": False, "isGenerated": False, "metricKey": metric, "selectedMetricKeys": [metric],
+            "scaleType": "linear", "xAxisKey": "metric", "xAxisScaleType": "linear", "selectedXAxisMetricKey": "epoch",
+            "lineSmoothness": 0, "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None},
+            "displayPoints": True}
 
 
 def view_links(experiment_id: str) -> str:
     base = f"#/experiments/{experiment_id}/runs?viewStateShareKey="
     return (f"Views: [cells, best first]({base}{CELLS_VIEW}) (one summary run per cell: mean ± std over seeds) · "
-            f"[trials grouped by cell]({base}{TRIALS_VIEW}).")
+            f"[trials grouped by cell]({base}{TRIALS_VIEW}) · [per-epoch charts]({base}{CHARTS_VIEW}&compareRunsMode=CHART).")
 
 
 def describe_study(store: TrackingStore, experiment_id: str, parent_id: str, spec) -> None:
@@ -192,7 +215,11 @@ def update_cell(store: TrackingStore, experiment_id: str, cell_run_id: str, stud
     for key in HEADLINE:
         name = shown(key, 0.0)[0]
         values = [m[name] for m in latest.values() if name in m]
-        metrics.update({f"{name}_{stat}": value for stat, value in spread(values).items() if value is not None})
+        stats = spread(values)
+        if key in COST_NAMES:  # the same in every seed: a mean and nothing else
+            stats = {"mean": stats["mean"]}
+        # rounded to what the runs table can show (the trial runs keep every digit)
+        metrics.update({f"{name}_{stat}": round(value, 3) for stat, value in stats.items() if value is not None})
     seeds = sorted(int(s) for s in latest if s is not None)
     store.log(cell_run_id, metrics=metrics, step=len(latest),
               tags={"ablate.seeds_done": " ".join(map(str, seeds))})

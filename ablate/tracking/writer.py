@@ -115,8 +115,10 @@ class Tracker:
     def cell_run_id(self, parent_id: str, trial) -> str:
         """The summary run of a trial's cell, nested under the study run; created if missing."""
         study = self.store.run(parent_id).data.tags[names.STUDY]
-        return self._one_run(study, names.CELL_ROLE, cell_name(trial.factors, trial.cell_id),
-                             cell_tags(parent_id, study, trial), trial.cell_id)
+        run_id = self._one_run(study, names.CELL_ROLE, cell_name(trial.factors, trial.cell_id),
+                               cell_tags(parent_id, study, trial), trial.cell_id)
+        self.store.log(run_id, params=trial.factors)  # the same values each time: harmless to repeat
+        return run_id
 
     def set_parent_status(self, parent_id: str, status: str) -> None:
         """RUNNING while a study trains; FINISHED (or FAILED/KILLED) when it stops."""
