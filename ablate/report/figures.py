@@ -32,6 +32,16 @@ def _missing_note(fig: Figure, report: Report) -> None:
 
 
 def plot_accuracy_vs_aux_depth(report: Report, out_dir: Path) -> Path | None:
+    """accuracy_vs_aux_depth.png (see `accuracy_vs_aux_depth_figure`); None without aux_depth."""
+    fig = accuracy_vs_aux_depth_figure(report)
+    if fig is None:
+        return None
+    path = out_dir / "accuracy_vs_aux_depth.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def accuracy_vs_aux_depth_figure(report: Report) -> Figure | None:
     """Final test accuracy against auxiliary depth: one line per combination of the other
     factors, labelled at its end with its n; with many lines, one panel per value of the
     first other factor (schedule, strategy, …). Cells without a depth (e.g. bp) are a
@@ -82,9 +92,7 @@ def plot_accuracy_vs_aux_depth(report: Report, out_dir: Path) -> Path | None:
     axes[0].set_ylabel(f"{COMPARED.title}, {_spread_text(with_depth)}")
     fig.suptitle(f"{report.study}: accuracy against auxiliary depth", fontsize="medium")
     _missing_note(fig, report)
-    path = out_dir / "accuracy_vs_aux_depth.png"
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
 def plot_accuracy_vs_memory(report: Report, out_dir: Path) -> Path | None:

@@ -76,6 +76,11 @@ def write_layer_curves(curves: list[LayerCurve], out_dir: Path, study: str) -> l
 
 
 def _plot(curves: list[LayerCurve], path: Path, ylabel: str, study: str) -> Path:
+    layer_figure(curves, ylabel, study).savefig(path, dpi=120)
+    return path
+
+
+def layer_figure(curves: list[LayerCurve], ylabel: str, study: str) -> Figure:
     """One panel, or with many cells one panel per value of a factor (say the decay
     schedule) sharing the y axis; the legend outside the data; n in every label."""
     sets = [c.factors for c in curves]
@@ -105,8 +110,7 @@ def _plot(curves: list[LayerCurve], path: Path, ylabel: str, study: str) -> Path
     low = min(float(np.min(c.mean - c.std)) for c in curves)
     axes[0].set_ylim(max(0.0, low - 0.05), 1.02)  # the range the curves use: differences of 0.01 show
     fig.suptitle(f"{study}: {ylabel}, {spread}", fontsize="small")
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
 def _short_label(curve: LayerCurve, layout: Layout) -> str:
