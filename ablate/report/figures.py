@@ -56,7 +56,12 @@ def accuracy_vs_aux_depth_figure(report: Report) -> Figure | None:
     for cell in with_depth:
         others = {k: v for k, v in cell.factors.items() if k not in ("aux_depth", layout.panel)}
         lines.setdefault(cell_name(others, "") if others else "", []).append(cell)
-    colours = {label: f"C{i % 10}" for i, label in enumerate(lines)}  # a line's colour is the same in each panel
+    cell_colours = palette([(c.cell_id, c.factors) for c in report.cells])
+    # a line's colour: its first cell's when every cell has its own (bp, say, is bp's colour in
+    # every figure), else one per line, the same in each panel
+    few = len(report.cells) <= DISTINCT
+    colours = {label: cell_colours[cells[0].cell_id] if few else f"C{i % 10}"
+               for i, (label, cells) in enumerate(lines.items())}
     flat = [c for c in report.cells if "aux_depth" not in c.factors and _mean_std(c, COMPARED)]
     fig = Figure(figsize=(7.6, 4.4) if len(panels) == 1 else (min(4.8 * len(panels), 16), 4.6),
                  layout="constrained")
@@ -80,9 +85,10 @@ def accuracy_vs_aux_depth_figure(report: Report) -> Figure | None:
                         color=colours[label])
         for cell in flat:
             mean = _mean_std(cell, COMPARED)[0]
-            ax.axhline(mean, linestyle="--", color="0.45", linewidth=1)
+            ax.axhline(mean, linestyle="--", color=cell_colours[cell.cell_id], linewidth=1)
             ax.text(0.99, mean, f"{cell_name(cell.factors, cell.cell_id)} (n={len(cell.seeds)}) ", ha="right",
-                    va="bottom", fontsize="x-small", color="0.3", transform=ax.get_yaxis_transform())
+                    va="bottom", fontsize="x-small", color=cell_colours[cell.cell_id],
+                    transform=ax.get_yaxis_transform())
         ax.set_xticks(depths)
         ax.set_xlim(depths[0] - 0.3, depths[-1] + 0.3 + 0.35 * (depths[-1] - depths[0] + 1) / 2)  # room for labels
         ax.set_xlabel("auxiliary depth d")
