@@ -139,6 +139,8 @@ def test_without_a_terminal_each_epoch_is_one_plain_line_with_its_cell_and_eta(s
     assert any(line.startswith("  auglocal d=2 · s") and " epoch 2/2 val " in line for line in epochs)
     assert all("ETA" in line for line in epochs)
     assert any("ETA ?" not in line for line in epochs)  # known from the first finished epoch on
+    finished = [line for line in lines if " finished: " in line]
+    assert len(finished) == 6 and all("best_val_acc " in line and "%" in line for line in finished)
 
 
 def test_a_study_store_made_before_the_views_still_reports(tmp_path):

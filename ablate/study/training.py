@@ -28,7 +28,7 @@ from ..tracking import run_name
 from .attempts import slot
 from .heartbeat import Heartbeat
 from .liveness import HOST, PID_SCOPE
-from .optimizer import grid_distributions, param_value, set_grid_params
+from .optimizer import grid_distributions, metric_names, param_value, set_grid_params
 from .outcome import TrialOutcome
 from .results import objectives, result_attrs
 
@@ -84,7 +84,8 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
         elif not verdict.keep_checkpoint:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final one is an MLflow artifact
     outcome = TrialOutcome(trial.key, label, claimed.number, verdict.outcome, verdict.reason,
-                           (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch)
+                           (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch,
+                           metric_names(session.spec)[0])
     if verdict.outcome == "interrupted":
         raise KeyboardInterrupt
     return outcome
