@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from ..config import EXECUTION_ONLY
-from ..metrics import COSTS, HEADLINE, shown, spread
+from ..metrics import COSTS, HEADLINE, inside, shown, spread
 from ..rules import RULES
 from . import names
 from .store import TrackingStore
@@ -210,11 +210,12 @@ def update_cell(store: TrackingStore, experiment_id: str, cell_run_id: str, stud
     latest = {}
     for run in sorted(runs, key=lambda r: r.info.end_time or 0):
         if run.data.tags.get(names.STUDY) == study:
-            latest[run.data.tags.get(names.SEED)] = run.data.metrics
+            # in ablate's units whatever the run was logged with (runs of older versions: fractions)
+            latest[run.data.tags.get(names.SEED)] = dict(inside(k, v) for k, v in run.data.metrics.items())
     metrics = {"n": len(latest)}
     for key in HEADLINE:
         name = shown(key, 0.0)[0]
-        values = [m[name] for m in latest.values() if name in m]
+        values = [shown(key, m[key])[1] for m in latest.values() if key in m]
         stats = spread(values)
         if key in COST_NAMES:  # the same in every seed: a mean and nothing else
             stats = {"mean": stats["mean"]}
