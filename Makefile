@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 ABLATE  := $(VENV)/bin/ablate
 STAMP   := $(VENV)/.ablate-installed
 
-.PHONY: install demo test bench results clean
+.PHONY: install demo test bench results screenshots clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ results: $(STAMP)
 	$(ABLATE) run studies/depth_decay.yaml $(DEPTH_BUDGET)
 	$(ABLATE) report studies/rules.yaml $(RULES_BUDGET) --out docs/results/rules --results RESULTS.md
 	$(ABLATE) report studies/depth_decay.yaml $(DEPTH_BUDGET) --out docs/results/depth_decay --results RESULTS.md
+
+# docs/screenshots/: the MLflow UI and optuna-dashboard on a tiny quickstart, in headless
+# Chromium (Debian's package, installed when missing)
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

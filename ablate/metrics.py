@@ -62,3 +62,59 @@ def summarize(result: dict, cost: dict | None = None, which=SUMMARIES) -> dict[s
 
 def finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---------------------------------------------------------------- units
+# Inside ablate, accuracies are fractions and memory is bytes (what the Trainer returns).
+# Where a person reads them (MLflow, the report) accuracies are percent and memory MiB,
+# and the unit is in the name, so a chart never leaves one guessing. Old stores logged the
+# inside names; `inside_name` reads both.
+_MIB = 2.0 ** 20
+LAYER = "_by_layer"  # a per-layer series: its MLflow "step" is the layer index, not a training step
+
+
+def shown(key: str, value: float) -> tuple[str, float]:
+    """The name and value a figure is logged under: accuracies in percent (`*_acc_pct`),
+    memory in MiB (`*_bytes*` becomes `*_mib*`), anything else as it is."""
+    if key.endswith("_acc") or "_acc_" in key and key.rsplit("_", 1)[-1].isdigit():
+        head, _, index = key.rpartition("_acc")
+        return f"{head}_acc_pct{index}", value * 100.0
+    if "_bytes" in key:
+        return key.replace("_bytes", "_mib", 1), value / _MIB
+    return key, value
+
+
+def layer_series_name(key: str) -> str:
+    """The logged name of a per-layer series (probe_acc -> probe_acc_pct_by_layer)."""
+    return shown(key, 0.0)[0] + LAYER
+
+
+def inside(name: str, value: float) -> tuple[str, float]:
+    """The inverse of `shown` (and of `layer_series_name`): a logged name and value back
+    as ablate holds them; names logged before units were shown pass through."""
+    name = name.removesuffix(LAYER)
+    if "_acc_pct" in name:
+        return name.replace("_acc_pct", "_acc", 1), value / 100.0
+    if "_mib" in name:
+        return name.replace("_mib", "_bytes", 1), value * _MIB
+    return name, value
+
+
+# the figures a cell is judged by: its summary run (MLflow) and the report's table
+HEADLINE = ("final_test_acc", "best_test_acc", "peak_memory_bytes_max", "time_per_epoch_s", "aux_flops")
+
+
+def spread(values) -> dict[str, float | None]:
+    """Mean, sample std (ddof=1) and 95% t-interval of the mean; std and interval None below
+    two values, everything None for none."""
+    from scipy import stats  # only a summary needs it
+
+    n = len(values)
+    if n == 0:
+        return {"mean": None, "std": None, "ci95_low": None, "ci95_high": None}
+    mean = math.fsum(values) / n
+    if n < 2:
+        return {"mean": mean, "std": None, "ci95_low": None, "ci95_high": None}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half}

@@ -134,13 +134,17 @@ def test_the_notebooks_run_end_to_end_on_a_study(study, name, monkeypatch):
     spec, uri, _, _ = study
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # stored clean
-    monkeypatch.setenv("ABLATE_STUDY", str(spec.path))
+    # relative to where Jupyter was started ($PWD), not to the notebook's folder
+    monkeypatch.setenv("PWD", str(spec.path.parent.parent))
+    monkeypatch.setenv("ABLATE_STUDY", f"{spec.path.parent.name}/{spec.path.name}")
     monkeypatch.setenv("ABLATE_TRACKING_URI", uri)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    printed = "".join(output.get("text", "") for output in outputs)
     assert "study tiny: 2 finished trials" in printed
+    assert [o for o in outputs if o.get("name") == "stderr"] == []  # no warning boxes
 
 
 def test_status_counts_the_analyses(study, capsys):

@@ -188,8 +188,8 @@ def test_latex_is_a_booktabs_tabular_with_escaped_labels():
 
 
 def test_an_unknown_format_is_a_user_error():
-    with pytest.raises(ReportError, match="choose one of markdown, csv, latex"):
-        render(full_report(), "html")
+    with pytest.raises(ReportError, match="choose one of text, markdown, csv, latex"):
+        render(full_report(), "pdf")
 
 
 # ------------------------------------------------------------------------------ files
@@ -201,7 +201,7 @@ def test_tables_and_plots_are_written_to_the_output_directory(tmp_path):
     report = full_report(out_dir=tmp_path)
     names = sorted(p.name for p in report.files)
     assert names == ["accuracy_vs_aux_depth.png", "accuracy_vs_peak_memory.png",
-                     "report.csv", "report.md", "report.tex"]
+                     "report.csv", "report.html", "report.md", "report.tex"]
     assert all(p.parent == tmp_path for p in report.files)
     assert all(is_png(p) for p in report.files if p.suffix == ".png")
     assert (tmp_path / "report.md").read_text() == render(report, "markdown")

@@ -137,7 +137,7 @@ def test_three_workers_share_the_study_and_a_killed_workers_trial_is_taken_over(
     finished = [r for r in children if r.info.status == "FINISHED"]
     assert sorted(r.data.tags["ablate.trial_key"] for r in finished) == sorted(t.key for t in spec.trials)
     assert [r.info.run_id for r in children if r.info.status != "FINISHED"] == [dead.user_attrs["mlflow_run_id"]]
-    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {r.data.tags["ablate.study_run"] for r in children} == {parents[0].info.run_id}
     # artifacts went through the server into its own folder, not to the workers' disks
     client = MlflowClient(servers.tracking_uri)
     for run in finished:

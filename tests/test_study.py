@@ -99,7 +99,7 @@ def test_a_grid_trains_every_cell_and_seed_once_and_a_second_run_trains_nothing(
     assert len(parents) == 1
     assert sorted(r.data.tags["ablate.trial_key"] for r in children) == sorted(t.key for t in spec.trials)
     assert {r.info.status for r in children} == {"FINISHED"}
-    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {r.data.tags["ablate.study_run"] for r in children} == {parents[0].info.run_id}
     assert {t.user_attrs["mlflow_run_id"] for t in trials} == {r.info.run_id for r in children}
     assert not any((spec.directory / "checkpoints").glob("*/checkpoint.pt"))  # final weights live in MLflow
     assert len([line for line in lines if " finished" in line]) == 4
@@ -121,7 +121,7 @@ def test_a_partial_study_trains_only_what_is_missing(tmp_path, tracking_uri):
 
     assert summary.trained == 2 and summary.already_finished == 2
     trained_now = [line for line in lines if " finished" in line]
-    assert len(trained_now) == 2 and all("seed 1" in line for line in trained_now)
+    assert len(trained_now) == 2 and all("· s1 " in line for line in trained_now)
     grouped = by_key(optuna_trials(spec))
     assert all(len(attempts) == 1 and attempts[0].state == TrialState.COMPLETE for attempts in grouped.values())
     assert {key: grouped[key][0].number for key in first} == first  # the old trials were not touched

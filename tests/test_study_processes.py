@@ -43,7 +43,7 @@ def assert_each_trial_trained_exactly_once(spec, storage, tracking_uri):
     runs = mlflow_runs(tracking_uri, spec.experiment)
     assert sorted(r.data.tags["ablate.trial_key"] for r in runs) == sorted(t.key for t in spec.trials)
     assert {r.info.status for r in runs} == {"FINISHED"}
-    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+    assert len({r.data.tags["ablate.study_run"] for r in runs}) == 1
 
 
 def test_two_processes_on_one_study_train_every_trial_exactly_once(tmp_path, tracking_uri):

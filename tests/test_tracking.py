@@ -14,7 +14,7 @@ import yaml
 from mlflow.entities import ViewType
 
 from ablate.report import render, study_report
-from ablate.config import TrainConfig
+from ablate.config import EXECUTION_ONLY, TrainConfig
 from ablate.spec import Trial
 from ablate.tracking import (
     Tracker,
@@ -127,15 +127,15 @@ class MissesOnce:
     def __init__(self, search):
         self.search, self.calls = search, 0
 
-    def __call__(self, study_name):
+    def __call__(self, *args):
         self.calls += 1
-        return [] if self.calls == 1 else self.search(study_name)
+        return [] if self.calls == 1 else self.search(*args)
 
 
 def test_two_processes_creating_the_parent_at_once_keep_the_oldest(store, monkeypatch):
     other = Tracker(store["uri"], "parent-race").parent_run_id("s")
     late = Tracker(store["uri"], "parent-race")
-    monkeypatch.setattr(late, "_parent_runs", MissesOnce(late._parent_runs))
+    monkeypatch.setattr(late, "_runs", MissesOnce(late._runs))
     assert late.parent_run_id("s") == other
     runs = all_runs(late)
     assert len(runs) == 2  # the late creator's parent exists only as a deleted run
@@ -161,17 +161,20 @@ def test_parent_artifacts_are_logged(store, tmp_path):
 
 
 # ------------------------------------------------------------------------------ trial run
-def test_trial_run_is_a_finished_child_of_the_parent(trained):
-    run = trained["run"]
+def test_trial_run_is_a_finished_child_of_its_cell_run_under_the_study_run(trained):
+    run, client = trained["run"], trained["tracker"].client
     assert run.info.status == "FINISHED"
-    assert run.data.tags["mlflow.parentRunId"] == trained["parent"]
-    assert run.info.run_name == "rule=auglocal,aux_depth=2 seed 3"
+    assert run.data.tags["ablate.study_run"] == trained["parent"]
+    cell = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert cell.data.tags["ablate.role"] == "cell" and cell.data.tags["mlflow.parentRunId"] == trained["parent"]
+    assert run.info.run_name == "auglocal d=2 · s3" and cell.info.run_name == "auglocal d=2"
 
 
-def test_trial_run_has_every_setting_as_a_param(trained):
+def test_trial_run_has_the_settings_that_shape_its_cell_as_params(trained):
     params = trained["run"].data.params
     flat = trained["trial"].config.flat()
-    assert set(params) == set(flat) | {"num_local_layers"}
+    assert set(params) == set(flat) - EXECUTION_ONLY | {"num_local_layers"}
+    assert trained["run"].data.tags["ablate.exec.device"] == "cpu"
     assert params["lr"] == "0.1" and params["model"] == "resnet20" and params["milestones"] == "[]"
     assert params["head_layers"] == "None" and params["augment"] == "True"
     assert params["num_local_layers"] == str(trained["trainer"].net.plan.num_local)
@@ -198,8 +201,8 @@ def test_trial_run_tags_say_what_and_where(trained):
 def test_trial_run_has_per_epoch_metrics_by_step(trained):
     history = trained["result"]["history"]
     client = trained["tracker"].client
-    for key in ("train_loss", "train_acc", "val_acc", "test_acc", "lr", "epoch_time_s",
-                "examples_per_s", "peak_memory_bytes", "peak_rss_bytes", "aux_loss_00", "aux_acc_06"):
+    for key in ("train_loss", "train_acc_pct", "val_acc_pct", "test_acc_pct", "lr", "epoch_time_s",
+                "examples_per_s", "peak_memory_mib", "peak_rss_mib", "aux_loss_00", "aux_acc_pct_06"):
         logged = sorted((m.step, m.value) for m in client.get_metric_history(trained["run_id"], key))
         assert [step for step, _ in logged] == [1, 2], key
     assert metric_history(trained["tracker"].tracking_uri, trained["run_id"], "test_acc") == [
@@ -210,12 +213,13 @@ def test_trial_run_has_per_epoch_metrics_by_step(trained):
 
 def test_trial_run_has_final_best_and_cost_metrics(trained):
     metrics, result = trained["run"].data.metrics, trained["result"]
-    assert metrics["final_test_acc"] == pytest.approx(result["final"]["test_acc"])
-    assert metrics["final_val_acc"] == pytest.approx(result["final"]["val_acc"])
-    assert metrics["best_val_acc"] == pytest.approx(result["best"]["val_acc"])
-    assert metrics["best_test_acc"] == pytest.approx(result["best"]["test_acc"])
+    assert metrics["final_test_acc_pct"] == pytest.approx(100 * result["final"]["test_acc"])
+    assert metrics["final_val_acc_pct"] == pytest.approx(100 * result["final"]["val_acc"])
+    assert metrics["best_val_acc_pct"] == pytest.approx(100 * result["best"]["val_acc"])
+    assert metrics["best_test_acc_pct"] == pytest.approx(100 * result["best"]["test_acc"])
     assert metrics["best_epoch"] == result["best"]["epoch"]
-    assert metrics["peak_memory_bytes_max"] == result["peak_memory_bytes"]
+    assert metrics["peak_memory_mib_max"] == pytest.approx(result["peak_memory_bytes"] / 2**20)
+    assert not [k for k in metrics if k.endswith("_acc") or "_bytes" in k]  # one unit, in the name
     assert metrics["time_per_epoch_s"] == pytest.approx(result["time_per_epoch_s"])
     assert metrics["aux_flops"] > 0 and metrics["backbone_flops"] > 0 and metrics["aux_params"] > 0
     assert metrics["train_flops_per_example"] == 3 * (metrics["aux_flops"] + metrics["backbone_flops"])

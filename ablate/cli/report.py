@@ -15,7 +15,8 @@ from .options import read_study, set_option, study_argument, tracking_option
 @study_argument
 @set_option
 @tracking_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="what to print (text: for a terminal); report.md, .html, .csv and .tex are written either way")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="write tables and plots here [default: <study dir>/report]")
 @click.option("--results", type=click.Path(dir_okay=False), default=None,

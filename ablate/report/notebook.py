@@ -3,10 +3,17 @@
     spec, uri = open_study("studies/rules.yaml")
     probes = layer_frame(spec, uri, "probe_acc")      # cell, seed, layer, value
     matrices = cka_matrices(spec, uri)                # {(cell label, seed): DataFrame}
+    colours = cell_colours(spec)                      # {cell label: the colour the report gives it}
+
+A relative study path is found where the person typed it: the directory Jupyter was
+started from ($PWD, as the shell that started it left it), then the kernel's own
+directory (the notebook's) and its parents, so `ABLATE_STUDY=studies/x.yaml jupyter lab`
+from the repository works as `ablate` does.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -14,14 +21,36 @@ import numpy as np
 import pandas as pd
 
 from .. import tracking
+from ..errors import UserInputError
 from ..spec import load_study
+from .palette import palette
 from .summary import cell_label
+
+
+def find_study(path: str | Path) -> Path:
+    """The study file `path` names (see the module's docstring for where a relative one is looked for)."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    here = Path.cwd()
+    places = ([Path(os.environ["PWD"])] if os.environ.get("PWD") else []) + [here, *here.parents]
+    for place in places:
+        if (place / path).is_file():
+            return place / path
+    raise UserInputError(f"study file {path} not found in {places[0]} nor in {here} or a folder above it; "
+                         "give ABLATE_STUDY an absolute path")
 
 
 def open_study(path: str | Path, tracking_uri: str | None = None):
     """(StudySpec, tracking URI): the study file's, or `tracking_uri` over it."""
-    spec = load_study(path)
+    spec = load_study(find_study(path))
     return spec, tracking.resolve_tracking_uri(spec, tracking_uri)
+
+
+def cell_colours(spec) -> dict[str, str | tuple]:
+    """{cell label: colour}: the colour each cell has in the report's figures."""
+    colours = palette(spec.cells())
+    return {cell_label(factors, cell_id): colours[cell_id] for cell_id, factors in spec.cells()}
 
 
 def trial_runs(spec, tracking_uri: str) -> list[tracking.RunRecord]:

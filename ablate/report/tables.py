@@ -1,9 +1,12 @@
-"""A report as tables: markdown (with its figures linked), CSV (every figure, every
-interval) and a booktabs LaTeX tabular."""
+"""A report as tables: for the terminal (aligned columns, the figures' paths), markdown
+(with its figures linked), HTML (figures embedded: what MLflow's artifact preview shows),
+CSV (every figure, every interval) and a booktabs LaTeX tabular."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import io
 import json
 
@@ -11,14 +14,15 @@ from .claims import render_claims
 from .statistics import Comparison, Stat
 from .summary import COLUMNS, COMPARED, Column, Report, ReportError
 
-FORMATS = ("markdown", "csv", "latex")
-FILE_NAMES = {"markdown": "report.md", "csv": "report.csv", "latex": "report.tex"}
+FORMATS = ("text", "markdown", "csv", "latex")  # what `ablate report --format` prints
+FILE_NAMES = {"markdown": "report.md", "html": "report.html", "csv": "report.csv", "latex": "report.tex"}
 
 
 def render(report: Report, fmt: str) -> str:
-    if fmt not in FORMATS:
+    renderers = {"text": to_text, "markdown": to_markdown, "html": to_html, "csv": to_csv, "latex": to_latex}
+    if fmt not in renderers:
         raise ReportError(f"report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}[fmt](report)
+    return renderers[fmt](report)
 
 
 def _stat_text(stat: Stat | None, col: Column, interval: bool) -> str:
@@ -87,6 +91,48 @@ def to_markdown(report: Report, link_base: str = "") -> str:
     if report.commands:
         lines += ["", "Reproduce:", "", "```bash", *report.commands, "```"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def to_text(report: Report) -> str:
+    """For a terminal: the table with aligned columns, the notes and claims, and where
+    the figures are (paths, not markdown links)."""
+    header, rows = _table(report, interval=True)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines = [report.heading, "mean ± std over seeds, accuracies with [95% CI]", "",
+             line(header), line(["-" * w for w in widths]), *map(line, rows)]
+    lines += [""] + [f"- {note}" for note in report.notes] if report.notes else []
+    if report.claims:
+        lines += ["", "the paper's claims, checked on this study's numbers:"]
+        lines += [f"  {c.verdict}: {c.claim} ({c.evidence})" for c in report.claims]
+    if report.figures:
+        lines += ["", "figures:"] + [f"  {path}" for _, path in report.figures]
+    if report.commands:
+        lines += ["", "reproduce:"] + [f"  {command}" for command in report.commands]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_html(report: Report) -> str:
+    """One self-contained page: the table, notes, and every PNG figure embedded (MLflow's
+    artifact preview renders HTML but not a markdown file's image links)."""
+    header, rows = _table(report, interval=True)
+    cell = lambda tag, text: f"<{tag}>{html.escape(text)}</{tag}>"  # noqa: E731
+    table = ["<table>", "<tr>" + "".join(cell("th", h) for h in header) + "</tr>"]
+    table += ["<tr>" + "".join(cell("td", v) for v in row) + "</tr>" for row in rows]
+    parts = [f"<h3>{html.escape(report.heading)}</h3>", "<p>mean ± std over seeds, accuracies with [95% CI]</p>",
+             *table, "</table>"]
+    parts += ["<ul>" + "".join(cell("li", n) for n in report.notes) + "</ul>"] if report.notes else []
+    for title, path in report.figures:
+        if path.suffix == ".png" and path.exists():
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(title)}" '
+                         f'style="max-width:100%"><figcaption>{html.escape(title)}</figcaption></figure>')
+    style = ("body{font-family:sans-serif;margin:1em} table{border-collapse:collapse} "
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} td:first-child,th:first-child"
+             "{text-align:left} figure{margin:1em 0}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
 
 
 def to_csv(report: Report) -> str:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from ..config import TrainConfig
+from ..errors import UserInputError
 from ..rules import RULES
 from ..spec import StudySpec, plan_of
 from ..spec.wording import show
 from ..tracking import resolve_tracking_uri
 from ..urls import mask_url
+from .estimate import estimate
 from .storage import resolve_storage
 
 
 def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: str | None = None,
-                   jobs: int = 1) -> str:
-    """Every cell with its factors, seeds, id and auxiliary plan, and where results go:
-    `storage` and `tracking_uri` as given on the command line, else the study file's,
-    else the defaults beside the study (passwords masked)."""
+                   jobs: int = 1, cost: bool = True) -> str:
+    """Every cell with its factors, seeds, id and auxiliary plan, where results go
+    (`storage` and `tracking_uri` as given on the command line, else the study file's,
+    else the defaults beside the study; passwords masked), and, with `cost`, the study's
+    training FLOPs and the time they take here (a few timed training steps)."""
     lines = [f"study {spec.name} ({spec.path})"]
+    if cost:
+        lines.append(_cost(spec))
     storage = resolve_storage(spec, storage, jobs)
     tracking = resolve_tracking_uri(spec, tracking_uri)
     lines.append(f"  optuna storage: {mask_url(storage)}")
@@ -39,6 +44,13 @@ def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: st
         lines.append(f"cell {identity}  {described}{note}")
         lines.append(f"  plan: {describe_plan(configs[identity])}")
     return "\n".join(lines)
+
+
+def _cost(spec: StudySpec) -> str:
+    try:
+        return estimate(spec).render()
+    except (UserInputError, RuntimeError) as err:  # e.g. a device this machine lacks: the cells are still listed
+        return f"  cost: {estimate(spec, calibrate=False).render().removeprefix('  cost: ')} (not timed: {str(err)})"
 
 
 def _render_analysis(spec: StudySpec) -> list[str]:

@@ -1,4 +1,5 @@
-"""How far a study is: its slots counted by state, read from the storage."""
+"""How far a study is: its slots counted by state, the running trials' epochs, and the
+time left, read from the storage."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from .session import Session
 
 
 @dataclass(frozen=True)
+class Running:
+    """One live trial as the status line shows it."""
+
+    key: str
+    label: str  # its cell by factors and its seed: "auglocal d=3 · s1"
+    epoch: int
+    epochs: int
+    val_acc: float | None  # of its last finished epoch (fraction)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     total: int
     done: int
@@ -20,12 +32,19 @@ class Snapshot:
     failed: int
     pending: int
     mean_trial_s: float | None
-    current: tuple[tuple[str, int, int], ...]  # (trial key, epoch, epochs) of live running trials
+    current: tuple[Running, ...]  # live running trials
+    epochs_left: int = 0  # epochs still to train: running trials' rest and every pending trial's
+    epoch_s: float | None = None  # seconds one epoch takes, from the epochs finished so far
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left for one worker; None before any epoch finished."""
+        return None if self.epoch_s is None else self.epochs_left * self.epoch_s
 
 
 def snapshot(session: Session) -> Snapshot:
-    """Counts over every process's trials, the mean time of a finished trial, and the
-    epochs of running ones."""
+    """Counts over every process's trials, the mean time of a finished trial and of a
+    finished epoch, and the epochs of running ones."""
     trials = session.all_trials()
     now = time.time()
     attempts = attempts_by_slot(trials)
@@ -37,9 +56,27 @@ def snapshot(session: Session) -> Snapshot:
         count[state.state] += 1
     total = len(slots) if spec.search is None else max(spec.search.n_trials, len(slots))
     pending = count[PENDING] + (total - len(slots))
-    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials
-                 if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
-    current = tuple((s.trial.user_attrs.get("trial_key", ""), s.trial.user_attrs.get("epoch", 0),
-                     s.trial.user_attrs.get("epochs", 0)) for s in states if s.state == RUNNING)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete]
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in complete]
+    live = [s.trial for s in states if s.state == RUNNING]
+    current = tuple(Running(key := t.user_attrs.get("trial_key", ""), t.user_attrs.get("label", key),
+                            t.user_attrs.get("epoch", 0), t.user_attrs.get("epochs", 0), t.user_attrs.get("val_acc"))
+                    for t in live)
+    # seconds per epoch: every finished epoch counts once, the finished trials' and the running ones'
+    epoch_times = [(t.user_attrs["time_per_epoch_s"], t.user_attrs.get("epochs_completed") or 1)
+                   for t in complete if t.user_attrs.get("time_per_epoch_s")]
+    epoch_times += [(t.user_attrs["epoch_s"], t.user_attrs["epoch"]) for t in live
+                    if t.user_attrs.get("epoch_s") and t.user_attrs.get("epoch")]
+    weight = sum(n for _, n in epoch_times)
+    epoch_s = sum(s * n for s, n in epoch_times) / weight if weight else None
+    per_trial = _epochs_per_trial(session)
+    epochs_left = sum(max(0, r.epochs - r.epoch) for r in current) + pending * per_trial
     return Snapshot(total, count[DONE], count[RUNNING], count[FAILED], pending,
-                    sum(durations) / len(durations) if durations else None, current)
+                    sum(durations) / len(durations) if durations else None, current, epochs_left, epoch_s)
+
+
+def _epochs_per_trial(session: Session) -> int:
+    spec = session.spec
+    if spec.trials:
+        return round(sum(t.config.epochs for t in spec.trials) / len(spec.trials))
+    return int(spec.fixed.get("epochs", 10))

@@ -60,6 +60,8 @@ class Session:
         self.study_id = self.store.study_id(spec.name)
         self.tracker = Tracker(tracking_uri, spec.experiment)
         self.parent_id = parent_id or self.tracker.parent_run_id(spec.name, {"ablate.optuna_storage": storage_url})
+        if parent_id is None:  # the process that starts the study, not each of its workers
+            self.tracker.describe_study(self.parent_id, spec)
         self.trials_by_key = {trial.key: trial for trial in spec.trials}
         self.analysed: set[str] = set()  # runs whose analysis this process attempted
 

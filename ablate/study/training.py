@@ -28,6 +28,7 @@ from ..tracking import run_name
 from .attempts import slot
 from .heartbeat import Heartbeat
 from .liveness import HOST, PID_SCOPE
+from .optimizer import grid_distributions, metric_names, param_value, set_grid_params
 from .outcome import TrialOutcome
 from .results import objectives, result_attrs
 
@@ -55,12 +56,16 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
     """Train a claimed trial for `session` (the ablate.study.session.Session that claimed
     it) and record how it ended; Ctrl-C is recorded, then re-raised."""
     started = time.time()
-    label = run_name(trial.factors, trial.seed)
+    label = run_name(trial.factors, trial.seed, trial.cell_id)
     resume_from = claimed.user_attrs.get("resume_from")
     checkpoint_dir = Path(resume_from) if resume_from else session.checkpoint_dir(slot(claimed))
     if not resume_from:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a failed attempt's leftovers
     try:
+        if session.spec.search is None:  # a search's sampler set them already
+            set_grid_params(session.store, claimed._trial_id, trial.factors, grid_distributions(session.spec))
+        session.set_attrs(claimed, {"label": label, "cell": label.rsplit(" · ", 1)[0],
+                                    **{f"factor.{k}": param_value(v) for k, v in trial.factors.items()}})
         session.set_attrs(claimed, {"worker_host": HOST, "worker_pid": os.getpid(), "worker_pid_scope": PID_SCOPE,
                                     "heartbeat": time.time(), "checkpoint_dir": str(checkpoint_dir),
                                     "epochs": trial.config.epochs, "epoch": 0})
@@ -79,7 +84,8 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
         elif not verdict.keep_checkpoint:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final one is an MLflow artifact
     outcome = TrialOutcome(trial.key, label, claimed.number, verdict.outcome, verdict.reason,
-                           (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch)
+                           (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch,
+                           metric_names(session.spec)[0])
     if verdict.outcome == "interrupted":
         raise KeyboardInterrupt
     return outcome
@@ -90,7 +96,8 @@ def _fit(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, hear
     """Train with MLflow tracking; every way training can end becomes a verdict, and
     the trial's MLflow run ends with the matching status."""
     try:
-        run = session.tracker.start_trial(session.parent_id, trial, claimed.number, trial.config.device)
+        run = session.tracker.start_trial(session.parent_id, trial, claimed.number, trial.config.device,
+                                          session.spec.factors)
     except Exception as err:  # the tracking store failed: the trial fails, the study goes on
         return _Verdict(TrialState.FAIL, "failed", f"MLflow: {one_line(err)}")
     with run:  # should ending the run below raise, the run still ends (FAILED)
@@ -164,6 +171,7 @@ class _TrialReporter(Callback):
         self.heartbeat = heartbeat
         self.asked = asked if session.spec.search is not None and session.spec.search.pruner else None
         self.best = -math.inf
+        self.epoch_times: list[float] = []
 
     def on_train_start(self, trainer: Trainer) -> None:
         for metrics in trainer.history:  # a resumed trial's earlier epochs
@@ -172,7 +180,11 @@ class _TrialReporter(Callback):
     def on_epoch_end(self, metrics: dict) -> None:
         if self.heartbeat.failed is not None:
             raise TrialTakenOver(f"the heartbeat stopped: {one_line(self.heartbeat.failed)}")
-        self.session.set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time()})
+        self.epoch_times.append(metrics.get("epoch_time_s") or 0.0)
+        # what the status line shows: how far, how good, and how long an epoch takes
+        self.session.set_attrs(self.claimed, {"epoch": metrics["epoch"], "heartbeat": time.time(),
+                                              "val_acc": metrics.get("val_acc"),
+                                              "epoch_s": sum(self.epoch_times) / len(self.epoch_times)})
         self._report(metrics)
         self.session.on_epoch()
         # reads the trial's reports: safe to repeat

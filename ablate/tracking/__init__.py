@@ -18,8 +18,15 @@ Modules, one idea each:
     artifacts   final weights read back; analyses written to the runs they analysed
 """
 
-from .artifacts import download_artifacts, load_checkpoint, log_analysis, set_run_tags
-from .callback import TrialRun
+import warnings
+
+# MLflow imports tqdm.auto at import time; in a notebook without ipywidgets tqdm then warns
+# "IProgress not found", a warning box in every analysis notebook about a widget no one uses
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+
+# noqa: E402 below: the imports come after the filter, which must precede mlflow's
+from .artifacts import download_artifacts, load_checkpoint, log_analysis, set_run_tags  # noqa: E402
+from .callback import TrialRun  # noqa: E402
 from . import names
 from .names import CHECKPOINT_ARTIFACT, MLFLOW_STATUS, PARENT_ROLE, TRIAL_ROLE
 from .reader import RunRecord, finished_trial_runs, latest_finished, latest_per_trial, metric_history, run_record

@@ -40,8 +40,9 @@ class TrialRun(Callback):
     an interruption (KeyboardInterrupt, SystemExit) ends it KILLED, as a trial to resume.
     `tracker` is the ablate.tracking.Tracker that started it."""
 
-    def __init__(self, tracker, run_id: str, trial):
+    def __init__(self, tracker, run_id: str, trial, on_end=None):
         self.store: TrackingStore = tracker.store
+        self._on_end = on_end  # after a finished trial's run ends: its cell's summary
         self.run_id = run_id
         self.trial = trial
         self.trainer: Trainer | None = None
@@ -93,7 +94,8 @@ class TrialRun(Callback):
         })
 
     def on_epoch_end(self, metrics: dict) -> None:
-        self.store.log(self.run_id, metrics={k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
+        # the epoch is a metric too (and the step): charts can say "epoch" on their x axis, not "Step"
+        self.store.log(self.run_id, metrics=metrics, step=metrics["epoch"])
 
     def on_train_end(self, result: dict) -> None:
         self.result = result
@@ -118,6 +120,8 @@ class TrialRun(Callback):
             self._monitor.finish()
             self._monitor = None
         end_run(self.store, self.run_id, status, reason if status != "finished" else "")
+        if status == "finished" and self._on_end is not None:
+            self._on_end()
 
     def _log_files(self, texts: dict[str, str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 
+from ..metrics import inside, layer_series_name, shown
 from ..urls import mask_url
 from . import names
 from .store import store_for
@@ -43,7 +44,8 @@ class RunRecord:
             run_id=run.info.run_id, name=run.info.run_name, cell_id=cell_id, seed=seed,
             trial_key=tags.get(names.TRIAL_KEY) or f"{cell_id}-s{seed}",
             factors=json.loads(tags.get(names.FACTORS, "{}")), params=dict(run.data.params),
-            metrics=dict(run.data.metrics), tags=dict(tags), status=tags.get(names.STATUS, "finished"),
+            metrics=dict(inside(k, v) for k, v in run.data.metrics.items()),  # ablate's units, old names or new
+            tags=dict(tags), status=tags.get(names.STATUS, "finished"),
             mlflow_status=run.info.status, start_time=run.info.start_time, end_time=run.info.end_time)
 
     @property
@@ -91,9 +93,16 @@ def run_record(tracking_uri: str, run_id: str) -> RunRecord:
 
 
 def metric_history(tracking_uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
-    """(step, value) of one metric of one run, by step (e.g. test_acc per epoch); a step
-    logged more than once (a resumed trial, a repeated analysis) keeps its latest value."""
+    """(step, value) of one metric of one run, by step (e.g. test_acc per epoch, probe_acc
+    per layer), in ablate's own units (fractions, bytes) whichever name and unit it was
+    logged under; a step logged more than once (a resumed trial, a repeated analysis)
+    keeps its latest value."""
+    store, history, name = store_for(tracking_uri), [], key
+    for name in (layer_series_name(key), shown(key, 0.0)[0], key):  # newest naming first
+        history = store.metric_history(run_id, name)
+        if history:
+            break
     latest = {}
-    for m in sorted(store_for(tracking_uri).metric_history(run_id, key), key=lambda m: m.timestamp):
-        latest[m.step] = m.value
+    for m in sorted(history, key=lambda m: m.timestamp):
+        latest[m.step] = inside(name, m.value)[1]
     return sorted((step, value) for step, value in latest.items() if not math.isnan(value))

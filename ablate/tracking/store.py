@@ -3,8 +3,9 @@
 outage of the store (ablate.outage) and why running it twice would be harmless.
 
 Values go in as plain dicts: params and tags as text (passwords masked), metrics as
-numbers (a list becomes key_00, key_01, ...; None is skipped). MLflow's `log_batch`
-splits a batch into what its API takes.
+numbers (a list becomes key_00, key_01, ...; None is skipped) in the units a person reads
+(ablate.metrics.shown: accuracies in percent as `*_acc_pct`, memory in MiB as `*_mib`).
+MLflow's `log_batch` splits a batch into what its API takes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..metrics import LAYER, shown
 from ..outage import Patience
 from ..urls import mask_url, sqlite_path
 from . import names
@@ -114,6 +116,11 @@ class TrackingStore:
                 return self.client.get_experiment_by_name(name).experiment_id
         return self.patience.call(create_or_read)
 
+    def set_experiment_tags(self, experiment_id: str, tags: dict) -> None:
+        """Retried: setting a tag to the same value again changes nothing."""
+        for key, value in _text(tags).items():
+            self.patience.call(self.client.set_experiment_tag, experiment_id, key, value)
+
     def create_run(self, experiment_id: str, run_name: str, tags: dict) -> str:
         """A new run's id. Creating is not repeatable, so each try first looks for the run
         an earlier try of this call made (found by a token tag) and creates one only if
@@ -141,12 +148,15 @@ class TrackingStore:
             self.patience.call(self.client.log_batch, run_id, **batch)
 
     def log_series(self, run_id: str, series: dict[str, Iterable[float]]) -> None:
-        """Each series as one metric whose step is the index of its value. Retried as `log`."""
+        """Each per-layer series as one metric `<name>_by_layer` whose step is the layer's
+        index (not a training step; the run's tag ablate.step_is.<name> says so). Retried as `log`."""
         timestamp = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), timestamp, step)
+        metrics = [Metric(shown(key, 0.0)[0] + LAYER, shown(key, float(value))[1], timestamp, step)
                    for key, values in series.items() for step, value in enumerate(values)]
+        tags = [RunTag(f"ablate.step_is.{shown(key, 0.0)[0] + LAYER}", "layer index (0 = first layer)")
+                for key in series]
         if metrics:
-            self.patience.call(self.client.log_batch, run_id, metrics=metrics)
+            self.patience.call(self.client.log_batch, run_id, metrics=metrics, tags=tags)
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         """Retried: a repeat writes the same file over itself."""
@@ -176,7 +186,8 @@ def _metrics(values: dict, step: int, timestamp: int) -> list[Metric]:
     out = []
     for key, value in values.items():
         if isinstance(value, (list, tuple)):
-            out += [Metric(f"{key}_{i:02d}", float(v), timestamp, step) for i, v in enumerate(value) if v is not None]
+            out += [Metric(*shown(f"{key}_{i:02d}", float(v)), timestamp, step)
+                    for i, v in enumerate(value) if v is not None]
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append(Metric(key, float(value), timestamp, step))
+            out.append(Metric(*shown(key, float(value)), timestamp, step))
     return out

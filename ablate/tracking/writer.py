@@ -1,6 +1,6 @@
-"""Writing a study to MLflow: its experiment, its one parent run, a child run per trial,
-and ending runs from outside (those a killed worker left RUNNING). Every call names its
-run id (never MLflow's global "active run"), so trials that follow each other in one
+"""Writing a study to MLflow: its experiment, its one parent run, a summary run per cell
+(ablate.tracking.study_run) with a child run per trial under it, and ending runs from
+outside (those a killed worker left RUNNING). Every call names its run id (never MLflow's global "active run"), so trials that follow each other in one
 process cannot write into each other's runs."""
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from . import names
 from .callback import TrialRun, end_run
 from .provenance import provenance_tags
 from .store import TrackingStore, store_for
+from .study_run import EXPERIMENT_KIND, cell_name, cell_tags, describe_study, report_note, trial_params, update_cell
 from .uris import TrackingError, default_artifact_location
 
 _PARENT_SETTLE_S = 2.0  # longer than a run-creating request takes to commit on a tracking server
 
 
-def run_name(factors: dict, seed: int) -> str:
-    described = ",".join(f"{k}={v}" for k, v in factors.items())
-    return f"{described} seed {seed}" if described else f"seed {seed}"
+def run_name(factors: dict, seed: int, cell_id: str = "") -> str:
+    """A trial's short name, its distinguishing factors first: 'auglocal d=3 · s1'."""
+    return f"{cell_name(factors, cell_id) if factors or cell_id else 'settings'} · s{seed}"
 
 
 class Tracker:
@@ -62,6 +63,7 @@ class Tracker:
             found = self.store.experiment(self.experiment)
             if found is None:
                 self._experiment_id = self.store.create_experiment(self.experiment, self.artifact_location)
+                self.store.set_experiment_tags(self._experiment_id, EXPERIMENT_KIND)
                 return self._experiment_id
             if found.lifecycle_stage == "deleted":
                 raise TrackingError(
@@ -69,13 +71,29 @@ class Tracker:
                     f"with `mlflow experiments restore --experiment-id {found.experiment_id}` or choose another "
                     "experiment name")
             self._experiment_id = found.experiment_id
+            if found.tags.get("mlflow.experimentKind") is None:  # a store made before the kind was set
+                self.store.set_experiment_tags(self._experiment_id, EXPERIMENT_KIND)
         return self._experiment_id
 
     # ---------------------------------------------------------------- parent run
-    def _parent_runs(self, study_name: str) -> list:
-        runs = self.store.search(self.experiment_id, f"tags.`{names.ROLE}` = '{names.PARENT_ROLE}'")
-        mine = [r for r in runs if r.data.tags.get(names.STUDY) == study_name]
+    def _runs(self, study_name: str, role: str, cell_id: str | None = None) -> list:
+        where = f"tags.`{names.ROLE}` = '{role}'" + (f" and tags.`{names.CELL_ID}` = '{cell_id}'" if cell_id else "")
+        mine = [r for r in self.store.search(self.experiment_id, where) if r.data.tags.get(names.STUDY) == study_name]
         return sorted(mine, key=lambda r: (r.info.start_time, r.info.run_id))
+
+    def _one_run(self, study_name: str, role: str, name: str, tags: dict, cell_id: str | None = None) -> str:
+        """The oldest run of `role` (and `cell_id`), created if there is none: see `parent_run_id`."""
+        existing = self._runs(study_name, role, cell_id)
+        if existing:
+            return existing[0].info.run_id
+        mine = self.store.create_run(self.experiment_id, name, tags)
+        # a run becomes visible when its request commits, after the start time its client
+        # gave it: wait out that gap, so that a concurrent creator with an older run is seen
+        time.sleep(0.0 if sqlite_path(self.tracking_uri) else _PARENT_SETTLE_S)
+        keeper = self._runs(study_name, role, cell_id)[0].info.run_id
+        if keeper != mine:
+            self.store.delete_run(mine)
+        return keeper
 
     def parent_run_id(self, study_name: str, tags: dict | None = None) -> str:
         """The study's parent run, created if there is none yet.
@@ -87,51 +105,66 @@ class Tracker:
         on hosts whose clocks disagree by more than the creation gap could both keep
         theirs; then every later call still returns the oldest.
         """
-        existing = self._parent_runs(study_name)
-        if existing:
-            return existing[0].info.run_id
-        mine = self.store.create_run(self.experiment_id, study_name, {
+        return self._one_run(study_name, names.PARENT_ROLE, study_name, {
             **provenance_tags(), **(tags or {}), names.STUDY: study_name, names.ROLE: names.PARENT_ROLE})
-        # a run becomes visible when its request commits, after the start time its client
-        # gave it: wait out that gap, so that a concurrent creator with an older run is seen
-        time.sleep(0.0 if sqlite_path(self.tracking_uri) else _PARENT_SETTLE_S)
-        keeper = self._parent_runs(study_name)[0].info.run_id
-        if keeper != mine:
-            self.store.delete_run(mine)
-        return keeper
+
+    def describe_study(self, parent_id: str, spec) -> None:
+        """The experiment's kind and description; the study run's params, note and files."""
+        describe_study(self.store, self.experiment_id, parent_id, spec)
+
+    def cell_run_id(self, parent_id: str, trial) -> str:
+        """The summary run of a trial's cell, nested under the study run; created if missing."""
+        study = self.store.run(parent_id).data.tags[names.STUDY]
+        run_id = self._one_run(study, names.CELL_ROLE, cell_name(trial.factors, trial.cell_id),
+                               cell_tags(parent_id, study, trial), trial.cell_id)
+        self.store.log(run_id, params=trial.factors)  # the same values each time: harmless to repeat
+        return run_id
 
     def set_parent_status(self, parent_id: str, status: str) -> None:
         """RUNNING while a study trains; FINISHED (or FAILED/KILLED) when it stops."""
         self.store.set_status(parent_id, status)
 
     def log_parent_artifacts(self, parent_id: str, files: Iterable[str | Path], artifact_path: str = "report") -> None:
+        """The report's files; its table (report.md) also becomes the study run's note."""
         for path in files:
             self.store.log_artifact(parent_id, path, artifact_path)
+            if Path(path).name == "report.md":
+                report_note(self.store, parent_id, Path(path))
 
     # ---------------------------------------------------------------- trial runs
-    def start_trial(self, parent_id: str, trial, optuna_number: int | None, device: str) -> TrialRun:
-        """A child run for one trial (cell × seed), RUNNING until `TrialRun.finish`.
-        Tagged with the host and pid of the calling process, so that whoever finds it
-        RUNNING later can tell whether its worker still lives."""
+    def start_trial(self, parent_id: str, trial, optuna_number: int | None, device: str,
+                    varied: tuple = ()) -> TrialRun:
+        """A run for one trial (cell × seed) nested under its cell's summary run, RUNNING
+        until `TrialRun.finish` (which updates the cell's summary). Its params are the
+        settings that shape its cell (`varied`: the study's factors, to leave out those
+        meaningless in this cell). Tagged with the host and pid of the calling process, so
+        that whoever finds it RUNNING later can tell whether its worker still lives."""
+        cell_run = self.cell_run_id(parent_id, trial)
+        params, exec_tags = trial_params(trial, varied)
         tags = {
-            names.PARENT: parent_id,
+            names.PARENT: cell_run,
+            names.STUDY_RUN: parent_id,
             names.STUDY: self.store.run(parent_id).data.tags[names.STUDY],
             names.ROLE: names.TRIAL_ROLE,
             names.CELL_ID: trial.cell_id,
             names.SEED: trial.seed,
             names.TRIAL_KEY: trial.key,
+            names.CELL_NAME: cell_name(trial.factors, trial.cell_id),
             names.FACTORS: json.dumps(trial.factors, default=str),
             "ablate.device": device,
             "ablate.host": socket.gethostname(),
             "ablate.pid": os.getpid(),
             names.STATUS: "running",
+            **exec_tags,
             **provenance_tags(),
         }
         if optuna_number is not None:
             tags["ablate.optuna_trial"] = optuna_number
-        run_id = self.store.create_run(self.experiment_id, run_name(trial.factors, trial.seed), tags)
-        self.store.log(run_id, params=trial.config.flat())
-        return TrialRun(self, run_id, trial)
+        run_id = self.store.create_run(self.experiment_id, run_name(trial.factors, trial.seed, trial.cell_id), tags)
+        self.store.log(run_id, params=params)
+        study = tags[names.STUDY]
+        return TrialRun(self, run_id, trial,
+                        on_end=lambda: update_cell(self.store, self.experiment_id, cell_run, study, trial.cell_id))
 
     def running_trial_runs(self, study_name: str) -> list[dict]:
         """Trial runs still marked RUNNING: {run_id, trial_key, host, pid, start_time}."""
