@@ -142,10 +142,11 @@ def _depth_claims(cells: list, curves: dict) -> list[Claim]:
         depths = [c.factors["aux_depth"] for c in with_cka]
         rho, p = stats.spearmanr(depths, [float(np.mean(curves[c.cell_id].mean[:-1])) for c in with_cka])
         low = high = None
-        if len(with_cka) > 3 and np.isfinite(rho) and abs(rho) < 1:
-            # Fisher's z with the Fieller–Hartley–Pearson variance for Spearman's ρ
+        if len(with_cka) > 3 and np.isfinite(rho):
+            # Fisher's z with the Fieller–Hartley–Pearson variance for Spearman's ρ (|ρ| = 1 has no z: clipped)
             half = float(stats.norm.ppf(0.5 + LEVEL / 2)) * math.sqrt(1.06 / (len(with_cka) - 3))
-            low, high = math.tanh(math.atanh(rho) - half), math.tanh(math.atanh(rho) + half)
+            z = math.atanh(float(np.clip(rho, -1 + 1e-9, 1 - 1e-9)))
+            low, high = math.tanh(z - half), math.tanh(z + half)
         claims.append(Claim("Deeper auxiliary nets give more BP-like hidden layers",
                             verdict(low, high, 0.0) if np.isfinite(rho) else INCONCLUSIVE,
                             f"Spearman ρ between d and mean same-layer CKA to the reference over "

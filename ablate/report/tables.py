@@ -29,7 +29,9 @@ def _stat_text(stat: Stat | None, col: Column, interval: bool) -> str:
     if stat.std is None or not col.spread:
         return f"{stat.mean:.{d}f}"
     text = f"{stat.mean:.{d}f} ± {stat.std:.{d}f}"
-    return text + (f" [{stat.ci_low:.{d}f}, {stat.ci_high:.{d}f}]" if interval and col.interval else "")
+    if not (interval and col.interval):
+        return text
+    return text + (f" [{stat.ci_low:.{d}f}, {stat.ci_high:.{d}f}]" if stat.has_interval else " (no CI: n < 3)")
 
 
 _SHORT_TEST = {"paired t-test": "paired t", "Welch's t-test": "Welch t"}
