@@ -146,3 +146,12 @@ def test_depth_decay_trains_21_networks_per_seed_and_lists_its_5_aliases():
     pairs = {(tuple(factors[a].values()), tuple(factors[b].values())) for a, b in spec.aliases().items()}
     assert ((2, "linear", 0.5), (2, "constant")) in pairs
     assert sum(1 for alias, trained in pairs if trained == (1, "constant")) == 4 and len(pairs) == 5
+
+
+def test_the_budget_study_pairs_bp_and_auglocal_at_five_budgets_with_three_seeds():
+    from ablate.spec import load_study
+    spec = load_study("studies/budget.yaml")
+    assert len(spec.trials) == 30 and spec.seeds == (0, 1, 2)
+    budgets = {(f["epochs"], f["train_subset"]) for _, f in spec.cells()}
+    assert sorted(e * n for e, n in budgets) == [8000, 36000, 72000, 216000, 550000]
+    assert {f["rule"] for _, f in spec.cells()} == {"bp", "auglocal"}
