@@ -155,3 +155,29 @@ def test_the_budget_study_pairs_bp_and_auglocal_at_five_budgets_with_three_seeds
     budgets = {(f["epochs"], f["train_subset"]) for _, f in spec.cells()}
     assert sorted(e * n for e, n in budgets) == [8000, 36000, 72000, 216000, 550000]
     assert {f["rule"] for _, f in spec.cells()} == {"bp", "auglocal"}
+
+
+ALIAS_STUDY = """\
+name: aliased
+settings: {dataset: digits, model: resnet20, width: 0.25, epochs: 1, rule: auglocal, device: cpu}
+grid:
+  aux_depth: [1, 2]
+  decay: [constant, linear]
+seeds: [0]
+"""
+
+
+def test_dry_run_and_status_show_the_aliases_without_writing(capsys, tmp_path):
+    from ablate.cli import main
+    study = tmp_path / "aliased.yaml"
+    study.write_text(ALIAS_STUDY)
+    outputs = []
+    for command in (["run", str(study), "--dry-run"], ["status", str(study)]):
+        assert main(command) == 0
+        outputs.append(capsys.readouterr().out)
+    dry, status = outputs
+    # τ = 0.5 (the default) keeps depth 2 everywhere after rounding: linear = constant at both depths
+    assert "2 cells × 1 seed = 2 trials" in dry and "(4 listed; 2 aliases of them" in dry
+    assert "same network as aux_depth=1 decay=constant" in dry
+    assert "aux_depth=1, decay=linear: same network as aux_depth=1, decay=constant, shares its trials" in status
+    assert not (tmp_path / "runs").exists()
