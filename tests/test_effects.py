@@ -181,3 +181,58 @@ def test_dry_run_and_status_show_the_aliases_without_writing(capsys, tmp_path):
     assert "same network as aux_depth=1 decay=constant" in dry
     assert "aux_depth=1, decay=linear: same network as aux_depth=1, decay=constant, shares its trials" in status
     assert not (tmp_path / "runs").exists()
+
+
+SEARCH_STUDY = """\
+name: searched
+settings: {dataset: digits, model: resnet20, width: 0.25, epochs: 1, rule: auglocal, device: cpu}
+search:
+  sampler: random
+  objectives: [best_val_acc]
+  space:
+    lr: {low: 0.01, high: 1.0, log: true}
+    aux_depth: {low: 1, high: 3}
+  n_trials: 30
+"""
+
+
+def test_a_search_reports_fanova_importances_that_find_the_parameter_that_matters(tmp_path):
+    import optuna
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from ablate.spec import load_study
+    from ablate.study import param_importances, resolve_storage
+    study_file = tmp_path / "searched.yaml"
+    study_file.write_text(SEARCH_STUDY)
+    spec = load_study(study_file)
+    assert param_importances(spec) == {}  # never run: nothing to read, and nothing created
+    assert not (tmp_path / "runs").exists()
+    spec.directory.mkdir(parents=True)
+    study = optuna.create_study(study_name=spec.name, storage=resolve_storage(spec), direction="maximize")
+    rng = np.random.default_rng(0)
+    distributions = {"lr": FloatDistribution(0.01, 1.0, log=True), "aux_depth": IntDistribution(1, 3)}
+    for _ in range(30):
+        lr, depth = float(np.exp(rng.uniform(np.log(0.01), 0))), int(rng.integers(1, 4))
+        # the objective depends on the depth only
+        study.add_trial(optuna.trial.create_trial(params={"lr": lr, "aux_depth": depth},
+                                                  distributions=distributions, value=0.5 + 0.1 * depth))
+    importances = param_importances(spec)
+    assert set(importances) == {"lr", "aux_depth"} and sum(importances.values()) == pytest.approx(1.0)
+    assert importances["aux_depth"] > 0.9
+
+
+def test_a_claim_whose_interval_spans_its_threshold_is_inconclusive_and_says_n_interval_and_budget():
+    from ablate.report.claims import check_claims
+    runs = []
+    for rule, accs in (("bp", (90.0, 92.0, 88.0)), ("auglocal", (89.0, 93.5, 86.0))):
+        runs += [run(f"c{rule}", {"rule": rule, "a": 1}, s, acc) for s, acc in enumerate(accs)]
+    for r in runs:
+        r.factors.pop("a")
+    report = build_report(runs, study="rules", cells=[("cbp", {"rule": "bp"}), ("cauglocal", {"rule": "auglocal"})],
+                          seeds=SEEDS, reference={"rule": "bp"})
+    report.budget = "4 epochs × 18,000 training images"
+    claim = next(c for c in check_claims(report, []) if c.claim.startswith("AugLocal's accuracy is close"))
+    # Δ = −0.5 points, but the paired differences −1, +1.5, −2 give an interval far across −1
+    assert claim.verdict == INCONCLUSIVE
+    assert "Δ = -0.50 points" in claim.evidence and "95% CI [" in claim.evidence and "n = 3" in claim.evidence
+    assert claim.evidence.endswith("budget: 4 epochs × 18,000 training images")
