@@ -236,3 +236,19 @@ def test_a_claim_whose_interval_spans_its_threshold_is_inconclusive_and_says_n_i
     assert claim.verdict == INCONCLUSIVE
     assert "Δ = -0.50 points" in claim.evidence and "95% CI [" in claim.evidence and "n = 3" in claim.evidence
     assert claim.evidence.endswith("budget: 4 epochs × 18,000 training images")
+
+
+def test_factors_that_always_move_together_are_one_factor():
+    report = build_report([r for r in factorial_runs_with_budget()], study="ladder")
+    factors = {e.factor for e in report.effects.effects}
+    assert factors == {"epochs+train_subset"}
+    effect = next(e for e in report.effects.effects if e.quantity == "final_test_acc_pct")
+    assert effect.estimate == pytest.approx(effect.marginal) == pytest.approx(5.2)
+
+
+def factorial_runs_with_budget():
+    for epochs, images, acc in ((2, 1000, 70.0), (4, 2000, 75.0)):
+        factors = {"epochs": epochs, "train_subset": images}
+        for s in SEEDS:
+            yield RunRecord(run_id=f"e{epochs}{s}", cell_id=f"e{epochs}", seed=s, trial_key=f"e{epochs}-s{s}",
+                            factors=factors, end_time=1, metrics={"final_test_acc": (acc + s + 0.1 * s * epochs) / 100})

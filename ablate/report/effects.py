@@ -96,6 +96,8 @@ def estimate_effects(cells: list[CellSummary]) -> Effects | None:
     if data.empty:
         return None
     factors = [c[2:] for c in data.columns if c.startswith("f:") and data[c].dropna().nunique() >= 2]
+    factors, names = _unconfounded(data, factors)
+    data = data.drop(columns=[f"f:{f}" for f in names if f not in factors])  # kept only under their twin's name
     if not factors:
         return None
     effects, interactions, means = [], [], {}
@@ -111,7 +113,27 @@ def estimate_effects(cells: list[CellSummary]) -> Effects | None:
         adjusted = holm([e.p_value for e in found] + [i.p_value for i in pairs])
         effects += [_with(e, p) for e, p in zip(found, adjusted[:len(found)])]
         interactions += [_with(i, p) for i, p in zip(pairs, adjusted[len(found):])]
-    return Effects(effects, interactions, means)
+    effects = [Effect(**{**e.__dict__, "factor": names[e.factor]}) for e in effects]
+    interactions = [Interaction(**{**i.__dict__, "factors": tuple(names[f] for f in i.factors)}) for i in interactions]
+    return Effects(effects, interactions, {tuple(names[f] for f in k): v for k, v in means.items()})
+
+
+def _unconfounded(data: pd.DataFrame, factors: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The factors whose levels do not follow one-to-one from an earlier factor's over
+    the trials, and their names: a factor that always moves with another (a budget ladder
+    of epochs and images) cannot be told apart from it, so both are one factor, "a+b"."""
+    kept, names = [], {}
+    for factor in factors:
+        column = data[f"f:{factor}"].map(repr)
+        twin = next((k for k in kept if (data[f"f:{k}"].map(repr) + "|" + column).nunique()
+                     == data[f"f:{k}"].map(repr).nunique() == column.nunique()), None)
+        if twin is None:
+            kept.append(factor)
+            names[factor] = factor
+        else:
+            names[twin] += f"+{factor}"
+            names[factor] = names[twin]
+    return kept, names
 
 
 def _with(item, p_holm):

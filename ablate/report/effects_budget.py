@@ -49,12 +49,16 @@ def budget_gaps(cells: list[CellSummary]) -> list[Gap]:
 
 def settled_at(gaps: list[Gap]) -> Gap | None:
     """The smallest budget from which on the gap moves, from one budget to the next, by
-    less than the half-width of its interval; None when no budget settles it."""
+    less than the half-width of either interval (the narrower); None when no budget
+    settles it."""
     for i, gap in enumerate(gaps[:-1]):
         later = gaps[i:]
         if any(g.comparison.ci_low is None for g in later):
             continue
-        if all(abs(b.comparison.diff - a.comparison.diff) <= (a.comparison.ci_high - a.comparison.ci_low) / 2
-               for a, b in zip(later, later[1:])):
+        if all(abs(b.comparison.diff - a.comparison.diff) <= min(_half(a), _half(b)) for a, b in zip(later, later[1:])):
             return gap
     return None
+
+
+def _half(gap: Gap) -> float:
+    return (gap.comparison.ci_high - gap.comparison.ci_low) / 2
