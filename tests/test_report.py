@@ -48,12 +48,17 @@ def full_report(**kwargs):
 # ------------------------------------------------------------------------------ statistics
 def test_mean_std_and_confidence_interval_match_a_hand_computation():
     stat = cell(full_report(), BP[0]).stats["final_test_acc_pct"]
-    # 90, 92, 94: mean 92, sample std sqrt((4 + 0 + 4) / 2) = 2, t(0.975, df=2) = 4.3027
-    half = 4.302652729911275 * 2 / math.sqrt(3)
+    # 90, 92, 94: mean 92, sample std sqrt((4 + 0 + 4) / 2) = 2, t(0.975, df=2) = 4.3027;
+    # the interval is the t-interval of the logits, mapped back into [0, 100]
+    logits = [math.log(p / (1 - p)) for p in (0.90, 0.92, 0.94)]
+    centre = sum(logits) / 3
+    spread = math.sqrt(sum((x - centre) ** 2 for x in logits) / 2)
+    half = 4.302652729911275 * spread / math.sqrt(3)
+    expit = lambda x: 100 / (1 + math.exp(-x))  # noqa: E731
     assert stat.n == 3
     assert stat.mean == pytest.approx(92.0)
     assert stat.std == pytest.approx(2.0)
-    assert (stat.ci_low, stat.ci_high) == (pytest.approx(92 - half), pytest.approx(92 + half))
+    assert (stat.ci_low, stat.ci_high) == (pytest.approx(expit(centre - half)), pytest.approx(expit(centre + half)))
 
 
 def test_every_reported_quantity_is_in_its_unit():
@@ -161,7 +166,7 @@ def test_a_reference_matching_no_cell_is_a_user_error():
 def test_markdown_names_the_study_seeds_and_reference():
     text = render(full_report(), "markdown")
     assert text.startswith("**Study quick · 4 cells · seeds 0, 1, 2 (3 per cell) · reference: rule=bp**")
-    assert "| rule=bp | 3 | 92.00 ± 2.00 [87.03, 96.97] |" in text
+    assert "| rule=bp | 3 | 92.00 ± 2.00 [85.49, 95.91] |" in text  # logit interval: asymmetric near 100
     assert "| reference |" in text
     assert "p=" in text and "paired t" in text
 
@@ -200,8 +205,8 @@ def is_png(path):
 def test_tables_and_plots_are_written_to_the_output_directory(tmp_path):
     report = full_report(out_dir=tmp_path)
     names = sorted(p.name for p in report.files)
-    assert names == ["accuracy_vs_aux_depth.png", "accuracy_vs_peak_memory.png",
-                     "report.csv", "report.html", "report.md", "report.tex"]
+    assert names == ["accuracy_vs_aux_depth.png", "accuracy_vs_peak_memory.png", "effects.csv",
+                     "main_effects.png", "report.csv", "report.html", "report.md", "report.tex"]
     assert all(p.parent == tmp_path for p in report.files)
     assert all(is_png(p) for p in report.files if p.suffix == ".png")
     assert (tmp_path / "report.md").read_text() == render(report, "markdown")
@@ -210,7 +215,7 @@ def test_tables_and_plots_are_written_to_the_output_directory(tmp_path):
 def test_without_an_aux_depth_factor_only_the_memory_plot_is_drawn(tmp_path):
     runs = [run(("bp", {"rule": "bp"}), s, 0.9) for s in SEEDS] + [run(("dgl", {"rule": "dgl"}), s, 0.8) for s in SEEDS]
     report = build_report(runs, study="rules", reference={"rule": "bp"}, out_dir=tmp_path)
-    assert [p.name for p in report.files if p.suffix == ".png"] == ["accuracy_vs_peak_memory.png"]
+    assert [p.name for p in report.files if p.suffix == ".png"] == ["accuracy_vs_peak_memory.png", "main_effects.png"]
 
 
 def test_without_out_dir_nothing_is_written(tmp_path, monkeypatch):

@@ -63,10 +63,11 @@ def test_quickstart_is_bp_against_auglocal_at_two_depths_times_two_seeds():
 
 def test_depth_decay_varies_tau_only_where_the_depth_decays():
     spec = load_study(STUDIES / "depth_decay.yaml")
-    cells = [factors for cell, factors in spec.cells() if cell not in spec.added_cells]
+    cells = [e.factors for e in spec.layout if e.cell_id not in spec.added_cells]
     assert len(cells) == 5 * (1 + 2 * 2)
     assert [factors for cell, factors in spec.cells() if cell in spec.added_cells] == [{"rule": "bp"}]  # CKA's
-    assert len(spec.trials) == (25 + 1) * 3
+    # every decay at d = 1, and linear τ = 0.5 at d = 2, train the networks of constant depth: 5 aliases
+    assert len(spec.trials) == (25 + 1 - 5) * 3
     constant = [f for f in cells if f["decay"] == "constant"]
     assert len(constant) == 5 and all("decay_coeff" not in f for f in constant)
     decaying = [f for f in cells if f["decay"] != "constant"]
@@ -75,9 +76,11 @@ def test_depth_decay_varies_tau_only_where_the_depth_decays():
 
 def test_selection_strategy_crosses_four_strategies_with_three_depths():
     spec = load_study(STUDIES / "selection_strategy.yaml")
-    cells = [factors for _, factors in spec.cells()]
+    cells = [e.factors for e in spec.layout]
     assert len(cells) == 12
     assert {f["selection"] for f in cells} == {"uniform", "sequential", "repetitive", "random"}
+    # at d = 1 every auxiliary net copies the next layer, whatever the strategy picks: one alias
+    assert len(spec.cells()) == 11 and len(spec.aliases()) == 1
 
 
 def test_rules_study_gives_auglocal_its_settings_and_the_other_rules_none():
@@ -92,7 +95,7 @@ def test_rules_study_gives_auglocal_its_settings_and_the_other_rules_none():
 
 def test_the_same_training_has_the_same_cell_id_in_every_study():
     rules = {f["rule"]: cell for cell, f in load_study(STUDIES / "rules.yaml").cells()}
-    depth_decay = {tuple(f.values()): cell for cell, f in load_study(STUDIES / "depth_decay.yaml").cells()}
+    depth_decay = {tuple(e.factors.values()): e.cell_id for e in load_study(STUDIES / "depth_decay.yaml").layout}
     assert rules["auglocal"] == depth_decay[(2, "linear", 0.5)]
 
 

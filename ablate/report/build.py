@@ -6,11 +6,17 @@ Reference: the reference cells are those whose factors match every key of `refer
 (e.g. {"rule": "bp"}). Each other cell is compared with the reference cell that agrees
 with it on the most other factor values (the first in grid order on a tie); with one
 reference cell, every cell is compared with it. A cell short of seeds says which are
-missing; a cell without a finished run says so.
+missing; a cell without a finished run says so. An alias cell (the same networks as
+another cell, trained once) shows the trials of the cell it shares and says so; it is
+not compared or tested twice. p-values of the comparisons are Holm-corrected too.
+Grid studies get the factor effects (ablate.report.effects) and, where the study varies
+the budget, the AugLocal − BP gap against it; search studies, Optuna's fANOVA
+importances (computed in ablate.study, the only layer that imports Optuna).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Sequence
@@ -19,10 +25,14 @@ from pathlib import Path
 from .. import tracking
 from ..files import write_text_atomic
 from ..tracking import RunRecord
+from ..study import param_importances
 from .claims import check_claims
+from .effects import estimate_effects
+from .effects_budget import budget_gaps
+from .effects_render import write_effects_files
 from .figures import plot_accuracy_vs_aux_depth, plot_accuracy_vs_memory
 from .layer_curves import layer_curves, write_layer_curves
-from .statistics import Comparison, compare, summarize
+from .statistics import Comparison, compare, holm, summarize
 from .summary import COLUMNS, COMPARED, CellSummary, Report, ReportError, cell_label, plain
 from .tables import FILE_NAMES, render
 
@@ -35,7 +45,7 @@ def _summarize_cell(cell_id: str, factors: dict, runs: list[RunRecord],
                             for r in runs if r.metrics.get(col.metric) is not None}
     return CellSummary(
         cell_id=cell_id, factors=factors, seeds=sorted(r.seed for r in runs), expected_seeds=seeds,
-        values=values, stats={name: summarize(list(v.values())) for name, v in values.items()})
+        values=values, stats={col.name: summarize(list(values[col.name].values()), col.percent) for col in COLUMNS})
 
 
 def _matches(factors: dict, reference: dict) -> bool:
@@ -62,17 +72,24 @@ def _attach_comparisons(cells: list[CellSummary], reference: dict, study: str) -
             cell.comparison = Comparison(cell.cell_id, "reference")
         elif cell.seeds:
             ref = _closest(cell, candidates, reference)
-            cell.comparison = compare(cell.values[COMPARED.name], ref.values[COMPARED.name], ref.cell_id)
+            if cell.same_as is not None and cell.same_as == ref.label:
+                cell.comparison = Comparison(ref.cell_id, "same network as the reference")
+            else:
+                cell.comparison = compare(cell.values[COMPARED.name], ref.values[COMPARED.name], ref.cell_id)
+    tested = [c for c in cells if c.same_as is None and c.comparison is not None]
+    for cell, p_holm in zip(tested, holm([c.comparison.p_value for c in tested])):
+        cell.comparison = dataclasses.replace(cell.comparison, p_holm=p_holm)
 
 
 def build_report(runs: Sequence[RunRecord], *, study: str, cells: Sequence[tuple[str, dict]] | None = None,
                  seeds: Sequence[int] | None = None, reference: dict | None = None,
-                 out_dir: str | Path | None = None) -> Report:
+                 out_dir: str | Path | None = None, aliases: dict[str, str] | None = None) -> Report:
     """The report of a study from its finished trial runs (`tracking.finished_trial_runs`).
 
     `cells` ((cell_id, factors) in grid order) and `seeds` are what the study expects:
     runs outside them are left out (and counted in the notes), cells without runs are
-    listed. Without them, the cells and seeds are those of the runs. With `out_dir`,
+    listed. Without them, the cells and seeds are those of the runs. `aliases` ({cell id:
+    the cell id whose trials it shares}) names cells that train nothing themselves. With `out_dir`,
     the tables (every format) and plots are written there and listed in `Report.files`.
     """
     latest = list(tracking.latest_per_trial(runs).values())
@@ -90,12 +107,23 @@ def build_report(runs: Sequence[RunRecord], *, study: str, cells: Sequence[tuple
     for run in kept:
         by_cell[run.cell_id].append(run)
     seeds = tuple(seeds) if seeds is not None else None
-    summaries = [_summarize_cell(cell_id, dict(factors), by_cell[cell_id], seeds) for cell_id, factors in cells]
+    aliases = aliases or {}
+    labels = {cell_id: cell_label(dict(factors), cell_id) for cell_id, factors in cells}
+    summaries = [_summarize_cell(cell_id, dict(factors), by_cell[aliases.get(cell_id, cell_id)], seeds)
+                 for cell_id, factors in cells]
+    for summary in summaries:
+        if summary.cell_id in aliases:
+            summary.same_as = labels[aliases[summary.cell_id]]
+    if aliases:
+        notes.append(f"{len(aliases)} cell(s) train the same networks as another cell and share its trials "
+                     "(\"same network as\" in n); each training counts once in the tests and effects")
     if not summaries:
         notes.append("no finished runs yet")
     elif reference:
         _attach_comparisons(summaries, reference, study)
     report = Report(study, summaries, reference, seeds, notes)
+    report.effects = estimate_effects(summaries)
+    report.gaps = budget_gaps([c for c in summaries if c.same_as is None])
     if out_dir is not None:
         report.files = write_report_files(report, Path(out_dir))
     return report
@@ -111,10 +139,16 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     runs = tracking.finished_trial_runs(uri, spec.experiment, study=spec.name)
     grid = bool(spec.trials)
     out_dir = Path(out_dir) if out_dir is not None else Path(spec.directory) / "report"
-    report = build_report(runs, study=spec.name, cells=spec.cells() if grid else None,
-                          seeds=spec.seeds if grid else None, reference=reference or spec.reference)
+    layout = [(entry.cell_id, entry.factors) for entry in spec.layout]
+    report = build_report(runs, study=spec.name, cells=layout if grid else None,
+                          seeds=spec.seeds if grid else None, reference=reference or spec.reference,
+                          aliases=spec.aliases())
+    report.budget = describe_budget(spec)
+    if not grid:
+        report.importances = param_importances(spec)
     latest = tracking.latest_per_trial(runs).values()
-    per_cell = [(cell.cell_id, cell.label, [r for r in latest if r.cell_id == cell.cell_id
+    trained_as = spec.aliases()
+    per_cell = [(cell.cell_id, cell.label, [r for r in latest if r.cell_id == trained_as.get(cell.cell_id, cell.cell_id)
                                             and r.seed in cell.seeds]) for cell in report.cells]
     curves = layer_curves(uri, per_cell)
     report.figures = write_layer_curves(curves, out_dir, spec.name)
@@ -122,6 +156,20 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     report.commands = reproduce_commands(spec)
     report.files = write_report_files(report, out_dir)
     return report
+
+
+def describe_budget(spec) -> str:
+    """The training budget of a study's trials in words; a setting that differs between
+    cells is named as varying."""
+    configs = [t.config for t in spec.trials] or [spec.trial({}, spec.seeds[0]).config]
+
+    def one(key: str, text):
+        values = {getattr(c, key) for c in configs}
+        return text(values.pop()) if len(values) == 1 else f"{key} varying by cell"
+
+    images = one("train_subset", lambda v: "all training images" if v is None else f"{v:,} training images")
+    return (f"{one('epochs', lambda v: f'{v} epochs')} × {images}, batch {one('batch_size', str)}, "
+            f"{one('model', str)} at width {one('width', lambda v: f'{v:g}')}, {one('dataset', str)}")
 
 
 def reproduce_commands(spec) -> list[str]:
@@ -141,7 +189,10 @@ def write_report_files(report: Report, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [path for plot in (plot_accuracy_vs_aux_depth, plot_accuracy_vs_memory)
              if (path := plot(report, out_dir)) is not None]
+    effect_files = write_effects_files(report, out_dir)
+    plots += [path for path in effect_files if path.suffix == ".png"]
     report.figures = [(f"{report.study}: {p.stem.replace('_', ' ')}", p) for p in plots] + report.figures
     for fmt, name in FILE_NAMES.items():
         write_text_atomic(out_dir / name, render(report, fmt))
-    return [out_dir / name for name in FILE_NAMES.values()] + [path for _, path in report.figures]
+    return ([out_dir / name for name in FILE_NAMES.values()] + [p for p in effect_files if p.suffix != ".png"]
+            + [path for _, path in report.figures])

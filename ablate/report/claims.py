@@ -1,8 +1,12 @@
 """The paper's claims, checked against a study's own numbers.
 
 Each check applies when the study has the cells it needs (e.g. a `rule` factor with bp
-and auglocal) and says "agrees", "does not agree" or "cannot tell" (too few seeds or
-cells), with the figures it used. The thresholds are stated in every sentence.
+and auglocal) and gives one of three verdicts from the 95% interval of the quantity the
+claim is about: "agrees" when the whole interval is on the claim's side of its threshold,
+"does not agree" when the whole interval is on the other side, and "inconclusive at this
+budget" when the interval spans the threshold or there is none (fewer than three seeds).
+The evidence names n, the interval and the training budget; the thresholds are stated in
+every claim.
 
 Claims (AugLocal, ICLR 2024):
   accuracy   AugLocal's accuracy is close to BP's (here: within 1 percentage point)
@@ -16,110 +20,161 @@ Claims (AugLocal, ICLR 2024):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from ..rules import AUGLOCAL, BP, local_baselines
+from .statistics import LEVEL, MIN_SEEDS, compare, t_interval
+from .summary import COMPARED, MEMORY
 
 CLOSE_PP = 1.0  # "close to BP": within this many percentage points of final test accuracy
+AGREES, DISAGREES, INCONCLUSIVE = "agrees", "does not agree", "inconclusive at this budget"
 
 
 @dataclass(frozen=True)
 class Claim:
     claim: str
-    verdict: str  # agrees | does not agree | cannot tell
+    verdict: str  # AGREES | DISAGREES | INCONCLUSIVE
     evidence: str
+
+
+def verdict(low: float | None, high: float | None, threshold: float, above: bool = True) -> str:
+    """The claim "the quantity is above `threshold`" (below, with `above` False) judged by
+    its interval [low, high]."""
+    if low is None or high is None:
+        return INCONCLUSIVE
+    if above:
+        return AGREES if low > threshold else DISAGREES if high < threshold else INCONCLUSIVE
+    return AGREES if high < threshold else DISAGREES if low > threshold else INCONCLUSIVE
+
+
+def _interval_text(low, high, n, unit: str = "") -> str:
+    if low is None:
+        return f"n = {n}, no interval (fewer than {MIN_SEEDS} seeds)"
+    return f"95% CI [{low:+.2f}, {high:+.2f}]{unit}, n = {n}"
 
 
 def check_claims(report, curves) -> list[Claim]:
     """Every claim this study's cells can speak to; `curves` are its LayerCurves."""
-    cells = [c for c in report.cells if c.stats["final_test_acc_pct"] is not None]
+    cells = [c for c in report.cells if c.stats["final_test_acc_pct"] is not None and c.same_as is None]
     by_rule = {c.factors["rule"]: c for c in cells if "rule" in c.factors and len(c.factors) == 1}
-    hidden_cka = {c.cell_id: float(np.mean(c.mean[:-1])) for c in curves if c.metric == "cka_to_ref"}
+    hidden_cka = {c.cell_id: c for c in curves if c.metric == "cka_to_ref"}
     claims = []
     if {BP, AUGLOCAL} <= set(by_rule):
         claims += _rule_claims(by_rule, hidden_cka)
     depth_cells = [c for c in cells if "aux_depth" in c.factors]
     if len({c.factors["aux_depth"] for c in depth_cells}) >= 3:
         claims += _depth_claims(depth_cells, hidden_cka)
-    return claims
+    budget = f"; budget: {report.budget}" if report.budget else ""
+    return [Claim(c.claim, c.verdict, c.evidence + budget) for c in claims]
 
 
 def _acc(cell) -> float:
-    return cell.stats["final_test_acc_pct"].mean
+    return cell.stats[COMPARED.name].mean
 
 
-def _rule_claims(by_rule: dict, hidden_cka: dict) -> list[Claim]:
+def _versus(a, b, column=COMPARED):
+    return compare(a.values[column.name], b.values[column.name], b.cell_id)
+
+
+def _n(c) -> str:
+    return str(c.n_pairs) if c.n_pairs is not None else f"{c.n[0]} vs {c.n[1]}"
+
+
+def _hidden(curve) -> tuple[float, float | None]:
+    """Mean same-layer CKA over the hidden layers, and a conservative half-width of its
+    95% interval: the std of a mean over layers is at most the mean of their stds."""
+    mean = float(np.mean(curve.mean[:-1]))
+    if curve.n < MIN_SEEDS:
+        return mean, None
+    return mean, float(stats.t.ppf(0.5 + LEVEL / 2, curve.n - 1)) * float(np.mean(curve.std[:-1])) / math.sqrt(curve.n)
+
+
+def _rule_claims(by_rule: dict, curves: dict) -> list[Claim]:
     aug, bp = by_rule[AUGLOCAL], by_rule[BP]
-    diff = _acc(aug) - _acc(bp)
-    p = aug.comparison.p_value if aug.comparison is not None else None
+    gap = _versus(aug, bp)
     claims = [Claim(f"AugLocal's accuracy is close to BP's (within {CLOSE_PP:g} point)",
-                    "agrees" if diff >= -CLOSE_PP else "does not agree",
-                    f"final test accuracy {_acc(aug):.2f}% vs {_acc(bp):.2f}%: Δ = {diff:+.2f} points"
-                    + (f", p = {p:.3g} ({aug.comparison.test})" if p is not None else ""))]
+                    verdict(gap.ci_low, gap.ci_high, -CLOSE_PP),
+                    f"final test accuracy {_acc(aug):.2f}% vs {_acc(bp):.2f}%: Δ = {gap.diff:+.2f} points, "
+                    + _interval_text(gap.ci_low, gap.ci_high, _n(gap))
+                    + (f", p = {gap.p_value:.3g} ({gap.test})" if gap.p_value is not None else ""))]
     others = {rule: by_rule[rule] for rule in local_baselines() if rule in by_rule}
     if others:
-        behind = [rule for rule, cell in others.items() if _acc(cell) >= _acc(aug)]
-        claims.append(Claim("AugLocal is ahead of the other local rules",
-                            "agrees" if not behind else "does not agree",
-                            ", ".join(f"{rule} {_acc(cell):.2f}%" for rule, cell in others.items())
-                            + f" vs {AUGLOCAL} {_acc(aug):.2f}%"
-                            + (f"; not behind AugLocal: {', '.join(behind)}" if behind else "")))
-    similar = {rule: hidden_cka[cell.cell_id] for rule, cell in {AUGLOCAL: aug, **others}.items()
-               if cell.cell_id in hidden_cka}
+        versus = {rule: _versus(aug, cell) for rule, cell in others.items()}
+        each = [verdict(c.ci_low, c.ci_high, 0.0) for c in versus.values()]
+        overall = DISAGREES if DISAGREES in each else AGREES if all(v == AGREES for v in each) else INCONCLUSIVE
+        claims.append(Claim("AugLocal is ahead of the other local rules", overall,
+                            f"{AUGLOCAL} {_acc(aug):.2f}%; AugLocal minus "
+                            + "; ".join(f"{rule} ({_acc(others[rule]):.2f}%): {c.diff:+.2f}, "
+                                        + _interval_text(c.ci_low, c.ci_high, _n(c)) for rule, c in versus.items())))
+    similar = {rule: _hidden(curves[cell.cell_id]) for rule, cell in {AUGLOCAL: aug, **others}.items()
+               if cell.cell_id in curves}
     if AUGLOCAL in similar and len(similar) > 1:
-        best = max(similar, key=similar.get)
+        rivals = {rule: v for rule, v in similar.items() if rule != AUGLOCAL}
+        best = max(rivals, key=lambda r: rivals[r][0])
+        (mine, h_mine), (theirs, h_theirs) = similar[AUGLOCAL], rivals[best]
+        diff = mine - theirs
+        half = math.hypot(h_mine, h_theirs) if h_mine is not None and h_theirs is not None else None
+        low, high = (diff - half, diff + half) if half is not None else (None, None)
         claims.append(Claim("AugLocal's hidden layers are more like BP's than other local rules' (linear CKA)",
-                            "agrees" if best == AUGLOCAL else "does not agree",
+                            verdict(low, high, 0.0),
                             "mean same-layer CKA to BP over hidden layers: "
-                            + ", ".join(f"{rule} {value:.3f}" for rule, value in similar.items())))
-    memory = aug.stats["peak_memory_mib"], bp.stats["peak_memory_mib"]
-    if None not in memory:
-        ratio = memory[0].mean / memory[1].mean
-        claims.append(Claim("AugLocal holds less memory than BP", "agrees" if ratio < 1 else "does not agree",
-                            f"peak memory {memory[0].mean:.1f} MiB vs {memory[1].mean:.1f} MiB: "
-                            f"ratio {ratio:.2f} (the paper: about 0.6 on GPUs)"))
+                            + ", ".join(f"{rule} {value:.3f}" for rule, (value, _) in similar.items())
+                            + f"; AugLocal minus the closest other ({best}): {diff:+.3f}, "
+                            + _interval_text(low, high, curves[aug.cell_id].n).replace("95% CI", "conservative 95% CI")))
+    if aug.stats[MEMORY.name] is not None and bp.stats[MEMORY.name] is not None:
+        memory = _versus(aug, bp, MEMORY)
+        ratio = aug.stats[MEMORY.name].mean / bp.stats[MEMORY.name].mean
+        claims.append(Claim("AugLocal holds less memory than BP", verdict(memory.ci_low, memory.ci_high, 0.0, False),
+                            f"peak memory {aug.stats[MEMORY.name].mean:.1f} MiB vs {bp.stats[MEMORY.name].mean:.1f} "
+                            f"MiB: ratio {ratio:.2f} (the paper: about 0.6 on GPUs); difference "
+                            + _interval_text(memory.ci_low, memory.ci_high, _n(memory), " MiB")))
     return claims
 
 
-def _depth_claims(cells: list, hidden_cka: dict) -> list[Claim]:
+def _depth_claims(cells: list, curves: dict) -> list[Claim]:
     claims = []
-    with_cka = [c for c in cells if c.cell_id in hidden_cka]
+    with_cka = [c for c in cells if c.cell_id in curves]
     if len(with_cka) >= 3:
         depths = [c.factors["aux_depth"] for c in with_cka]
-        rho, p = stats.spearmanr(depths, [hidden_cka[c.cell_id] for c in with_cka])
+        rho, p = stats.spearmanr(depths, [float(np.mean(curves[c.cell_id].mean[:-1])) for c in with_cka])
+        low = high = None
+        if len(with_cka) > 3 and np.isfinite(rho):
+            # Fisher's z with the Fieller–Hartley–Pearson variance for Spearman's ρ (|ρ| = 1 has no z: clipped)
+            half = float(stats.norm.ppf(0.5 + LEVEL / 2)) * math.sqrt(1.06 / (len(with_cka) - 3))
+            z = math.atanh(float(np.clip(rho, -1 + 1e-9, 1 - 1e-9)))
+            low, high = math.tanh(z - half), math.tanh(z + half)
         claims.append(Claim("Deeper auxiliary nets give more BP-like hidden layers",
-                            "agrees" if rho > 0 else "does not agree" if np.isfinite(rho) else "cannot tell",
+                            verdict(low, high, 0.0) if np.isfinite(rho) else INCONCLUSIVE,
                             f"Spearman ρ between d and mean same-layer CKA to the reference over "
-                            f"{len(with_cka)} cells: {rho:+.2f} (p = {p:.2g})"))
+                            f"{len(with_cka)} cells: {rho:+.2f} (p = {p:.2g}), "
+                            + _interval_text(low, high, f"{len(with_cka)} cells")))
     constant = {c.factors["aux_depth"]: c for c in cells if c.factors.get("decay") == "constant"}
     linear = {c.factors["aux_depth"]: c for c in cells
               if c.factors.get("decay") == "linear" and c.factors.get("decay_coeff") == 0.5}
-    # depths where the decay changes the plan: at d = 1, and where rounding keeps every
-    # depth (e.g. d = 2 at τ = 0.5), the two cells train the same networks
+    # depths where the decay changes the plan (elsewhere the cells are aliases, trained once)
     shared = [d for d in sorted(set(constant) & set(linear))
               if linear[d].stats["aux_mflops"] and constant[d].stats["aux_mflops"]
               and linear[d].stats["aux_mflops"].mean < constant[d].stats["aux_mflops"].mean]
     if shared:
         diffs = [_acc(linear[d]) - _acc(constant[d]) for d in shared]
         flops = [linear[d].stats["aux_mflops"].mean / constant[d].stats["aux_mflops"].mean for d in shared]
-        agrees = np.mean(diffs) >= -CLOSE_PP
+        paired = [linear[d].values[COMPARED.name][s] - constant[d].values[COMPARED.name][s] for d in shared
+                  for s in linear[d].seeds if s in constant[d].values[COMPARED.name]]
+        seeds = min(len(set(linear[d].seeds) & set(constant[d].seeds)) for d in shared)
+        low, high = t_interval(np.array(paired)) if seeds >= MIN_SEEDS else (None, None)
         claims.append(Claim(f"The linear depth decay (τ = 0.5) costs little accuracy (within {CLOSE_PP:g} point) "
                             "while cutting auxiliary FLOPs",
-                            "agrees" if agrees else "does not agree",
+                            verdict(low, high, -CLOSE_PP),
                             "linear minus constant where the decay shrinks some auxiliary net, d = "
                             + ", ".join(map(str, shared)) + ": "
-                            + ", ".join(f"{d:+.2f}" for d in diffs) + " points (mean "
-                            + f"{np.mean(diffs):+.2f}); auxiliary FLOPs ×"
-                            + ", ×".join(f"{f:.2f}" for f in flops)
-                            + (" (one seed per cell: read the sign, not the size)" if _seeds(linear, shared) < 2 else "")))
+                            + ", ".join(f"{d:+.2f}" for d in diffs) + f" points (mean {np.mean(diffs):+.2f}, "
+                            + _interval_text(low, high, f"{len(paired)} pairs over {seeds} seeds")
+                            + "); auxiliary FLOPs ×" + ", ×".join(f"{f:.2f}" for f in flops)))
     return claims
-
-
-def _seeds(cells: dict, depths: list) -> int:
-    return min(len(cells[d].seeds) for d in depths)
 
 
 def render_claims(claims: list[Claim]) -> list[str]:

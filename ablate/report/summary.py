@@ -26,11 +26,13 @@ class Column:
     digits: int = 2
     spread: bool = True  # False: the same in every seed (show the mean only)
     interval: bool = False  # the 95% CI in the markdown table too (every CI is in the CSV)
+    percent: bool = False  # a percentage: its interval is computed on the logit scale, inside [0, 100]
 
 
 COLUMNS = (
-    Column("final_test_acc", "final_test_acc_pct", "final test acc (%)", 100.0, interval=True),
-    Column("best_test_acc", "best_val_test_acc_pct", "test acc at best val (%)", 100.0, interval=True),
+    Column("final_test_acc", "final_test_acc_pct", "final test acc (%)", 100.0, interval=True, percent=True),
+    Column("best_test_acc", "best_val_test_acc_pct", "test acc at best val (%)", 100.0, interval=True,
+           percent=True),
     Column("peak_memory_bytes_max", "peak_memory_mib", "peak memory (MiB)", 1 / 2**20, 1),
     Column("time_per_epoch_s", "time_per_epoch_s", "time/epoch (s)", 1.0, 2),
     Column("aux_flops", "aux_mflops", "aux MFLOPs/example", 1e-6, 2, spread=False),
@@ -57,6 +59,7 @@ class CellSummary:
     values: dict[str, dict[int, float]]  # column name → {seed: value in the column's unit}
     stats: dict[str, Stat | None]
     comparison: Comparison | None = None
+    same_as: str | None = None  # label of the cell whose trials this alias cell shares (the same networks)
 
     @property
     def label(self) -> str:
@@ -68,12 +71,13 @@ class CellSummary:
 
     @property
     def n_text(self) -> str:
+        alias = f" · same network as {self.same_as}" if self.same_as else ""
         if not self.seeds:
-            return "no finished runs"
+            return "no finished runs" + alias
         if not self.missing_seeds:
-            return str(len(self.seeds))
+            return str(len(self.seeds)) + alias
         missing = ", ".join(map(str, self.missing_seeds))
-        return f"{len(self.seeds)} of {len(self.expected_seeds)}, missing seeds: {missing}"
+        return f"{len(self.seeds)} of {len(self.expected_seeds)}, missing seeds: {missing}" + alias
 
 
 @dataclass
@@ -87,6 +91,10 @@ class Report:
     figures: list[tuple[str, Path]] = field(default_factory=list)  # per-layer analyses, linked in markdown
     claims: list = field(default_factory=list)  # claims.Claim: the paper's claims checked on these numbers
     commands: list[str] = field(default_factory=list)  # what reproduces every number
+    budget: str = ""  # the training budget behind every number, e.g. "4 epochs × 18,000 training images"
+    effects: object | None = None  # effects.Effects of a grid study
+    gaps: list = field(default_factory=list)  # budget.Gap: AugLocal − BP at each budget
+    importances: dict = field(default_factory=dict)  # search studies: {parameter: fANOVA importance}
 
     @property
     def reference_label(self) -> str:

@@ -11,6 +11,7 @@ import io
 import json
 
 from .claims import render_claims
+from .effects_render import effects_markdown
 from .statistics import Comparison, Stat
 from .summary import COLUMNS, COMPARED, Column, Report, ReportError
 
@@ -32,7 +33,9 @@ def _stat_text(stat: Stat | None, col: Column, interval: bool) -> str:
     if stat.std is None or not col.spread:
         return f"{stat.mean:.{d}f}"
     text = f"{stat.mean:.{d}f} ± {stat.std:.{d}f}"
-    return text + (f" [{stat.ci_low:.{d}f}, {stat.ci_high:.{d}f}]" if interval and col.interval else "")
+    if not (interval and col.interval):
+        return text
+    return text + (f" [{stat.ci_low:.{d}f}, {stat.ci_high:.{d}f}]" if stat.has_interval else " (no CI: n < 3)")
 
 
 _SHORT_TEST = {"paired t-test": "paired t", "Welch's t-test": "Welch t"}
@@ -41,14 +44,20 @@ _SHORT_TEST = {"paired t-test": "paired t", "Welch's t-test": "Welch t"}
 def _comparison_text(c: Comparison | None) -> str:
     if c is None:
         return "—"
-    if c.test in ("reference", "reference has no finished runs"):
+    if c.test in ("reference", "reference has no finished runs", "same network as the reference"):
         return c.test
     diff = "" if c.diff is None else f"{c.diff:+.{COMPARED.digits}f} "
     if c.test == "too few seeds":
         return f"{diff}(too few seeds)"
     p = "p n/a: no variance" if c.p_value is None else f"p={c.p_value:.3g}"
+    if c.p_holm is not None:
+        p += f", Holm {c.p_holm:.3g}"
     n = f"n={c.n_pairs} pairs" if c.n_pairs is not None else f"n={c.n[0]} vs {c.n[1]}"
-    return f"{diff}({p}, {_SHORT_TEST[c.test]}, {n})"
+    interval = (f"[{c.ci_low:+.{COMPARED.digits}f}, {c.ci_high:+.{COMPARED.digits}f}] " if c.ci_low is not None
+                else "")
+    mdd = f", detectable ≥ {c.mdd:.{COMPARED.digits}f}" if c.mdd is not None else ", no interval: n < 3"
+    flag = " ⚠ seed spread > Δ" if c.noisy else ""
+    return f"{diff}{interval}({p}, {_SHORT_TEST[c.test]}, {n}{mdd}){flag}"
 
 
 def _table(report: Report, interval: bool) -> tuple[list[str], list[list[str]]]:
@@ -74,15 +83,20 @@ def to_markdown(report: Report, link_base: str = "") -> str:
     lines = [
         f"**{report.heading}**",
         "",
-        "Values: mean ± std over seeds, accuracies with [95% CI]."
-        + (f" Δ: {COMPARED.title} minus the reference cell's, paired by seed where possible." if report.reference
-           else ""),
+        "Values: mean ± std over seeds, accuracies with [95% CI]: a t-interval of the logits, mapped back, so it "
+        "stays in [0, 100]; no interval below 3 seeds."
+        + (f" Δ: {COMPARED.title} minus the reference cell's, paired by seed where possible, [95% CI], p also "
+           "Holm-corrected over the comparisons; detectable: the smallest difference this n and seed spread "
+           "would find with 80% power (α = 0.05); ⚠: a cell's seeds spread wider than Δ." if report.reference
+           else "")
+        + (f" Budget: {report.budget}." if report.budget else ""),
         "",
         "| " + " | ".join(map(escape, header)) + " |",
         "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(map(escape, row)) + " |" for row in rows]
     lines += [""] + [f"- {note}" for note in report.notes]
+    lines += effects_markdown(report)
     lines += render_claims(report.claims)
     if report.figures:
         lines += ["", "Figures (mean ± std over seeds):", ""]

@@ -26,7 +26,10 @@ rule ignores (its RuleSpec's `ignores`: end-to-end back-propagation ignores the 
 plan's settings and head_layers, the fixed-head baselines the plan's settings) is left out
 of that cell and takes its default. A tied factor whose condition fails is left out the same way. Cells that end up
 with the same resolved settings are collapsed, so `rule: [bp, auglocal] × aux_depth: [1, 3]`
-is three cells, not four.
+is three cells, not four. Cells that train the same networks from the same seeds although
+their settings differ (every depth decay at d = 1; τ = 0.5 at d = 2, where rounding keeps
+every depth) are aliases: the first such cell trains, the others share its trials, and the
+dry run, `ablate status` and the report say so.
 
 A cell id is the first 12 hex digits of the SHA-256 of the cell's resolved settings as
 canonical JSON, without the seed and without the settings that only say how to run
@@ -45,7 +48,7 @@ import re
 from pathlib import Path
 
 from .analysis import AnalysisSettings, CKASettings, ProbeSettings, read_analysis, reference_trials
-from .cells import Trial, cell_id, plan_of
+from .cells import CellEntry, Trial, cell_id, plan_of
 from .grid import expand, read_cells, read_grid, read_ties
 from .search import OBJECTIVES, SearchSpace, read_search, searched_keys
 from .settings import EXECUTION_ONLY, SETTINGS, field_value, ignored_by, read_overrides, read_settings
@@ -54,7 +57,7 @@ from .wording import did_you_mean, kind_of, show
 from .yaml_lines import Location, Source, SpecError, read_with_lines
 
 __all__ = [
-    "EXECUTION_ONLY", "OBJECTIVES", "SETTINGS", "AnalysisSettings", "CKASettings", "ProbeSettings", "SearchSpace",
+    "EXECUTION_ONLY", "OBJECTIVES", "SETTINGS", "AnalysisSettings", "CellEntry", "CKASettings", "ProbeSettings", "SearchSpace",
     "SpecError", "StudySpec", "Trial", "cell_id", "ignored_by", "load_study", "plan_of",
 ]
 
@@ -98,6 +101,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
 
     search = None
     trials: tuple[Trial, ...] = ()
+    layout: tuple[CellEntry, ...] = ()
     if "search" in data:
         search = read_search(source, data["search"], fixed)
         if len(seeds) != 1:
@@ -105,7 +109,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
                                            "give a single seed such as [0]")
         varied = tuple(search.params)
     else:
-        trials = expand(source, fixed, grid, ties, cells, varied, seeds)
+        trials, layout = expand(source, fixed, grid, ties, cells, varied, seeds)
     tracking = _tracking(source, data.get("tracking"))
     analysis = read_analysis(source, data.get("analysis"))
     if analysis is not None and analysis.cka is not None and search is not None:
@@ -113,10 +117,12 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
                                                 "remove 'cka' (probes work) or list the cells")
     references, added = reference_trials(source, analysis, fixed, trials, varied, ties)
     trials = added + trials  # reference cells the grid does not list train first
+    added_cells = {t.cell_id: CellEntry(t.cell_id, t.factors, t.cell_id) for t in added}
+    layout = tuple(added_cells.values()) + layout
     spec = StudySpec(
         name=name, path=path.resolve(), directory=path.resolve().parent / "runs" / name,
         fixed={k: g.value for k, g in fixed.items()}, factors=varied, seeds=seeds, trials=trials,
-        search=search, storage=_optional_text(source, data, ("storage",)),
+        layout=layout, search=search, storage=_optional_text(source, data, ("storage",)),
         tracking_uri=tracking.get("uri"), experiment=tracking.get("experiment") or name,
         reference=None, analysis=analysis, references=references,
         added_cells=frozenset(t.cell_id for t in added), overrides=recorded)

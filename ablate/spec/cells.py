@@ -19,7 +19,7 @@ from ..data import DATASETS, DataError
 from ..data.split import validation_count
 from ..errors import validation_text
 from ..models import BackboneError, build_backbone
-from ..plan import PlanError
+from ..plan import COPY_SETTINGS, PlanError
 from ..rules import RULES, plan_for
 from .settings import EXECUTION_ONLY, SETTINGS, Given, ignored_by, value_or_default
 from .yaml_lines import Location, Source, SpecError
@@ -42,6 +42,37 @@ def cell_id(config: TrainConfig) -> str:
     meaning = {k: v for k, v in config.flat().items() if k != "seed" and k not in EXECUTION_ONLY}
     canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+# what the plan is made from: two cells with the same plans (for every seed) and the same
+# other settings build the same network from the same seed and train it identically
+PLAN_SETTINGS = COPY_SETTINGS + ("head_layers",)
+
+
+def training_id(config: TrainConfig, seeds: tuple[int, ...]) -> str:
+    """12 hex digits identifying what a cell trains as networks: its settings with the
+    plan's inputs replaced by the plans they make for `seeds` (the random selection
+    draws its plan from the seed). Cells with equal training ids train identically, e.g.
+    every depth decay at d = 1."""
+    meaning = {k: v for k, v in config.flat().items()
+               if k != "seed" and k not in EXECUTION_ONLY and k not in PLAN_SETTINGS}
+    meaning["plans"] = [plan_of(config.model_copy(update={"seed": seed})).as_dict() for seed in seeds]
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class CellEntry:
+    """One cell of a study as the file lists it; `trained_as` is the cell id whose trials
+    it shares (its own id unless an earlier cell trains the same networks)."""
+
+    cell_id: str
+    factors: dict
+    trained_as: str
+
+    @property
+    def alias(self) -> bool:
+        return self.trained_as != self.cell_id
 
 
 def seeded_trial(config: TrainConfig, factors: dict, seed: int) -> Trial:

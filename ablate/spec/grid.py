@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from ..config import TrainConfig
-from .cells import Trial, cell_id, resolve_cell, seeded_trial
+from .cells import CellEntry, Trial, cell_id, resolve_cell, seeded_trial, training_id
 from .settings import Given, check_factor_name, field_value, read_given
 from .wording import did_you_mean, show
 from .yaml_lines import Source
@@ -98,17 +98,25 @@ def read_cells(source: Source, cells) -> list[dict[str, Given]]:
 
 
 def expand(source: Source, fixed: dict, grid: dict, ties: dict, cells: list, varied: tuple,
-           seeds: tuple[int, ...]) -> tuple[Trial, ...]:
-    """Every distinct cell (the grid's, then the explicit ones) × seed, seeds inner; every
-    grid factor must mean something in some cell."""
+           seeds: tuple[int, ...]) -> tuple[tuple[Trial, ...], tuple[CellEntry, ...]]:
+    """Every distinct cell (the grid's, then the explicit ones) × seed, seeds inner, and
+    every cell as listed; a cell that trains the same networks as an earlier one (same
+    training id) is an alias of it and has no trials of its own. Every grid factor must
+    mean something in some cell."""
     grid_cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
     resolved: dict[str, tuple[TrainConfig, dict]] = {}
     for chosen in grid_cells + cells:
         config, factors = resolve_cell(source, fixed, chosen, varied, ties)
         resolved.setdefault(cell_id(config), (config, factors))
-    trials = tuple(seeded_trial(config, factors, seed) for config, factors in resolved.values() for seed in seeds)
+    trained: dict[str, str] = {}  # training id -> the first cell id that trains it
+    layout = []
+    for identity, (config, factors) in resolved.items():
+        trained_as = trained.setdefault(training_id(config, seeds), identity)
+        layout.append(CellEntry(identity, factors, trained_as))
+    trials = tuple(seeded_trial(*resolved[entry.cell_id], seed) for entry in layout if not entry.alias
+                   for seed in seeds)
     for key in grid:
-        if not any(key in trial.factors for trial in trials):
+        if not any(key in entry.factors for entry in layout):
             raise source.error(("grid", key), f"{key} has no effect in any cell (every cell's rule ignores "
                                               "it or its tie never holds); remove it from the grid")
-    return trials
+    return trials, tuple(layout)

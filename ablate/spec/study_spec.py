@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import AnalysisSettings
-from .cells import Trial, resolve_cell, seeded_trial
+from .cells import CellEntry, Trial, resolve_cell, seeded_trial
 from .search import SearchSpace
 from .settings import Given, check_factor_name, read_given
 from .yaml_lines import Source
@@ -21,6 +21,7 @@ class StudySpec:
     factors: tuple[str, ...]  # the keys that vary between cells (grid order, then cells')
     seeds: tuple[int, ...]
     trials: tuple[Trial, ...]  # grid: every cell × seed, seeds inner; search: ()
+    layout: tuple[CellEntry, ...]  # grid: every cell as listed, aliases included; search: ()
     search: SearchSpace | None
     storage: str | None  # Optuna storage URL; None: the default
     tracking_uri: str | None  # MLflow tracking URI; None: the default
@@ -37,6 +38,10 @@ class StudySpec:
         for trial in self.trials:
             seen.setdefault(trial.cell_id, trial.factors)
         return list(seen.items())
+
+    def aliases(self) -> dict[str, str]:
+        """{cell id: the cell id it shares trials with} for the cells that train nothing."""
+        return {entry.cell_id: entry.trained_as for entry in self.layout if entry.alias}
 
     def trial(self, values: dict, seed: int) -> Trial:
         """The trial of the fixed settings with `values` (e.g. a search's sampled point)

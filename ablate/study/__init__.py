@@ -22,10 +22,12 @@ Modules, one idea each:
     run         run_study and its RunSummary
     status      study_status and its StatusReport
     dry_run     what `ablate run --dry-run` prints
+    importance  a search's parameter importances (fANOVA)
 """
 
 from .attempts import DONE, FAILED, MAX_WORKER_DEATHS, PENDING, RUNNING, STALE_AFTER_S
 from .dry_run import render_dry_run
+from .importance import param_importances
 from .optimizer import GRID_DIRECTIONS
 from .outcome import TrialOutcome
 from .run import RunSummary, run_study
@@ -36,6 +38,7 @@ from .workers import work_in_process
 
 __all__ = [
     "DONE", "FAILED", "GRID_DIRECTIONS", "HEARTBEAT_S", "MAX_WORKER_DEATHS", "PENDING", "RUNNING", "STALE_AFTER_S",
-    "RunSummary", "StatusReport", "StudyStorageError", "TrialOutcome", "TrialStatus", "render_dry_run",
+    "RunSummary", "StatusReport", "StudyStorageError", "TrialOutcome", "TrialStatus", "param_importances",
+    "render_dry_run",
     "resolve_storage", "run_study", "study_status", "work_in_process",
 ]

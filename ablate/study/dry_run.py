@@ -31,18 +31,24 @@ def render_dry_run(spec: StudySpec, storage: str | None = None, tracking_uri: st
     if spec.search is not None:
         return "\n".join(lines + _render_search(spec))
     cells = spec.cells()
+    aliases = spec.aliases()
+    shared = (f" ({len(spec.layout)} listed; {_count(len(aliases), 'alias', 'es')} of them train the same "
+              "networks as another cell and share its trials)" if aliases else "")
     lines.append(f"  {_count(len(cells), 'cell')} × {_count(len(spec.seeds), 'seed')} = "
                  f"{_count(len(spec.trials), 'trial')}; "
-                 f"seeds {', '.join(map(str, spec.seeds))}")
+                 f"seeds {', '.join(map(str, spec.seeds))}{shared}")
     if spec.reference:
         lines.append("  reference: " + " ".join(f"{k}={_plain(v)}" for k, v in spec.reference.items()))
     lines += _render_analysis(spec)
     configs = {trial.cell_id: trial.config for trial in spec.trials}
-    for identity, factors in cells:
-        described = " ".join(f"{k}={_plain(v)}" for k, v in factors.items()) or "(settings only)"
-        note = "  (added: the CKA reference)" if identity in spec.added_cells else ""
-        lines.append(f"cell {identity}  {described}{note}")
-        lines.append(f"  plan: {describe_plan(configs[identity])}")
+    labels = {entry.cell_id: _described(entry.factors) for entry in spec.layout}
+    for entry in spec.layout:
+        note = "  (added: the CKA reference)" if entry.cell_id in spec.added_cells else ""
+        lines.append(f"cell {entry.cell_id}  {labels[entry.cell_id]}{note}")
+        if entry.alias:
+            lines.append(f"  same network as {labels[entry.trained_as]} (cell {entry.trained_as}): trained once")
+        else:
+            lines.append(f"  plan: {describe_plan(configs[entry.cell_id])}")
     return "\n".join(lines)
 
 
@@ -98,8 +104,12 @@ def _render_search(spec: StudySpec) -> list[str]:
     return lines
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def _count(n: int, noun: str, plural: str = "s") -> str:
+    return f"{n} {noun}{'' if n == 1 else plural}"
+
+
+def _described(factors: dict) -> str:
+    return " ".join(f"{k}={_plain(v)}" for k, v in factors.items()) or "(settings only)"
 
 
 def _plain(value) -> str:

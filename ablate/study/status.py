@@ -37,6 +37,7 @@ class StatusReport:
     total: int
     trials: tuple[TrialStatus, ...]
     search: bool = False
+    aliases: tuple[tuple[dict, dict], ...] = ()  # (factors of a cell, of the cell whose trials it shares)
 
     def counts(self) -> dict[str, int]:
         counts = {DONE: 0, RUNNING: 0, FAILED: 0, PENDING: 0}
@@ -60,10 +61,15 @@ class StatusReport:
         for trial in self.trials:
             cells.setdefault(trial.cell_id, []).append(trial)
         for cell, rows in cells.items():
-            described = ", ".join(f"{k}={v}" for k, v in rows[0].factors.items()) or "(settings only)"
-            lines.append(f"  cell {cell}  {described}")
+            lines.append(f"  cell {cell}  {_described(rows[0].factors)}")
             lines += [f"    seed {row.seed:<3} {_row(row)}" for row in rows]
+        for alias, trained in self.aliases:
+            lines.append(f"  {_described(alias)}: same network as {_described(trained)}, shares its trials")
         return "\n".join(lines)
+
+
+def _described(factors: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in factors.items()) or "(settings only)"
 
 
 def _row(trial: TrialStatus) -> str:
@@ -97,7 +103,9 @@ def study_status(spec: StudySpec, *, storage: str | None = None,
         for trial in spec.trials:
             rows.append(_status_row(trial.key, trial.cell_id, trial.seed, trial.factors,
                                     slot_state(attempts.get(trial.key, []), now, stale_after_s)))
-        return StatusReport(spec.name, mask_url(url), len(spec.trials), tuple(rows))
+        factors = {entry.cell_id: entry.factors for entry in spec.layout}
+        aliases = tuple((factors[alias], factors[trained]) for alias, trained in spec.aliases().items())
+        return StatusReport(spec.name, mask_url(url), len(spec.trials), tuple(rows), aliases=aliases)
     for slot, tries in sorted(attempts.items(), key=lambda item: item[1][0].number):
         first = tries[0]
         rows.append(_status_row(first.user_attrs.get("trial_key", slot), first.user_attrs.get("cell_id", ""),
