@@ -16,6 +16,7 @@ from mlflow.entities import ViewType
 from ablate.report import render, study_report
 from ablate.config import EXECUTION_ONLY, TrainConfig
 from ablate.spec import Trial
+from ablate.spec.cells import CellEntry
 from ablate.tracking import (
     Tracker,
     default_tracking_uri,
@@ -349,7 +350,8 @@ def test_the_report_reads_the_trial_back_from_mlflow(store, trained, tmp_path):
     trial = trained["trial"]
     spec = SimpleNamespace(name="trained-study", directory=store["study_dir"], tracking_uri=store["uri"],
                            experiment="trained", trials=(trial,), seeds=(3, 4), reference=None,
-                           cells=lambda: [(trial.cell_id, trial.factors)], path=store["study_dir"] / "trained.yaml",
+                           layout=(CellEntry(trial.cell_id, trial.factors, trial.cell_id),), aliases=dict,
+                           path=store["study_dir"] / "trained.yaml",
                            overrides={"epochs": 1})
     report = study_report(spec, out_dir=tmp_path)
     [cell] = report.cells
