@@ -6,6 +6,7 @@ database password shows nowhere."""
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -196,8 +197,11 @@ def test_a_database_outage_in_the_middle_of_a_trial_costs_a_pause_not_the_trial(
     output = worker.communicate(timeout=240)[0]
 
     assert worker.returncode == 0, output
-    server = f"the MLflow tracking store {servers.tracking_uri}"
-    assert f"{server} did not answer" in output and f"{server} answers again" in output  # met, and ridden out
+    # which store a worker meets first depends on where in its epoch the outage falls (both
+    # live on the one PostgreSQL): whichever it met, it said so and rode it out
+    met = re.findall(r"(the (?:MLflow tracking store|Optuna storage) \S+) did not answer", output)
+    assert met, output
+    assert all(f"{server} answers again" in output for server in met), output
     assert PASSWORD not in output
     assert [t.state for t in trials(servers.storage, spec.name)] == [TrialState.COMPLETE]
     assert [r.info.status for r in runs(servers.tracking_uri, spec.experiment, "trial")] == ["FINISHED"]
