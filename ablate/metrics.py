@@ -104,17 +104,47 @@ def inside(name: str, value: float) -> tuple[str, float]:
 HEADLINE = ("final_test_acc", "best_test_acc", "peak_memory_bytes_max", "time_per_epoch_s", "aux_flops")
 
 
-def spread(values) -> dict[str, float | None]:
-    """Mean, sample std (ddof=1) and 95% t-interval of the mean; std and interval None below
-    two values, everything None for none."""
+# One rule for every interval ablate shows (the report's table and each cell's MLflow run):
+# none from fewer than MIN_SEEDS seeds; a percentage's interval is the t-interval of its
+# logits mapped back, so it never leaves [0, 100].
+MIN_SEEDS = 3
+LEVEL = 0.95
+_EDGE = 1e-4  # a percentage of exactly 0 or 100 has no logit: clip to this fraction first
+
+
+def t_interval(values) -> tuple[float, float]:
+    """The LEVEL t-interval of the mean of `values` (two at least)."""
+    import numpy as np
     from scipy import stats  # only a summary needs it
 
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * float(np.std(values, ddof=1)) / math.sqrt(n)
+    mean = float(np.mean(values))
+    return mean - half, mean + half
+
+
+def interval(values, percent: bool = False) -> tuple[float, float] | None:
+    """The LEVEL interval of the mean of `values` (on the logit scale when `percent`);
+    None below MIN_SEEDS values."""
+    import numpy as np
+
+    if len(values) < MIN_SEEDS:
+        return None
+    if not percent:
+        return t_interval(values)
+    p = np.clip(np.asarray(values, dtype=float) / 100.0, _EDGE, 1 - _EDGE)
+    low, high = t_interval(np.log(p / (1 - p)))
+    return 100.0 / (1 + math.exp(-low)), 100.0 / (1 + math.exp(-high))
+
+
+def spread(values, percent: bool = False) -> dict[str, float | None]:
+    """Mean, sample std (ddof=1; None below two values) and the interval of `interval`
+    (None below MIN_SEEDS values); everything None for no values."""
     n = len(values)
     if n == 0:
         return {"mean": None, "std": None, "ci95_low": None, "ci95_high": None}
     mean = math.fsum(values) / n
-    if n < 2:
-        return {"mean": mean, "std": None, "ci95_low": None, "ci95_high": None}
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n >= 2 else None
+    low, high = interval(values, percent) or (None, None)
+    return {"mean": mean, "std": std, "ci95_low": low, "ci95_high": high}

@@ -84,7 +84,7 @@ def test_each_cell_has_one_summary_run_with_its_trials_under_it(study):
         assert metrics["final_test_acc_pct_mean"] == pytest.approx(sum(accuracies) / 2, abs=1e-3)
         assert metrics["final_test_acc_pct_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5,
                                                                   abs=1e-3)
-        assert metrics["final_test_acc_pct_ci95_low"] <= metrics["final_test_acc_pct_mean"]
+        assert "final_test_acc_pct_ci95_low" not in metrics  # two seeds: no interval, as in the report
         for name in ("best_test_acc_pct_mean", "peak_memory_mib_max_mean", "time_per_epoch_s_mean", "aux_flops_mean"):
             assert name in metrics, name
         # the summary grew as each trial ended: n at step 1, then 2

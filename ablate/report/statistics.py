@@ -26,11 +26,9 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-MIN_SEEDS = 3  # no interval from fewer seeds
-LEVEL = 0.95
+from ..metrics import LEVEL, MIN_SEEDS, interval, t_interval
+
 POWER = 0.8  # for the minimum detectable difference
-# a percentage of exactly 0 or 100 has no logit; clip to this fraction of the range first
-_EDGE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -62,26 +60,8 @@ def summarize(values: Sequence[float], percent: bool = False) -> Stat | None:
     std = float(values.std(ddof=1)) if n >= 2 else None
     if n < MIN_SEEDS:
         return Stat(n, mean, std, None, None, too_few(n))
-    if not percent:
-        low, high = t_interval(values)
-        return Stat(n, mean, std, low, high)
-    logits = _logit(np.clip(values / 100.0, _EDGE, 1 - _EDGE))
-    low, high = t_interval(logits)
-    return Stat(n, mean, std, 100.0 * _expit(low), 100.0 * _expit(high))
-
-
-def t_interval(values: np.ndarray) -> tuple[float, float]:
-    mean, n = float(np.mean(values)), len(values)
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * float(np.std(values, ddof=1)) / math.sqrt(n)
-    return mean - half, mean + half
-
-
-def _logit(p):
-    return np.log(p / (1 - p))
-
-
-def _expit(x: float) -> float:
-    return float(1 / (1 + np.exp(-x)))
+    low, high = interval(values, percent)
+    return Stat(n, mean, std, low, high)
 
 
 @dataclass(frozen=True)

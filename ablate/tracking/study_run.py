@@ -216,7 +216,7 @@ def update_cell(store: TrackingStore, experiment_id: str, cell_run_id: str, stud
     for key in HEADLINE:
         name = shown(key, 0.0)[0]
         values = [shown(key, m[key])[1] for m in latest.values() if key in m]
-        stats = spread(values)
+        stats = spread(values, percent=name.endswith("_pct"))
         if key in COST_NAMES:  # the same in every seed: a mean and nothing else
             stats = {"mean": stats["mean"]}
         # rounded to what the runs table can show (the trial runs keep every digit)
