@@ -83,3 +83,15 @@ def test_a_results_page_keeps_one_section_per_study_with_links_relative_to_it(tm
     assert "![probes](docs/results/rules/probe_accuracy_per_layer.png)" in text
     assert "Run with these overrides of the study file: `epochs=5`." in text
     assert "| AugLocal's accuracy is close to BP's (within 1 point) | **agrees** |" in text
+
+
+def test_a_results_page_header_is_written_anew_and_other_studies_sections_are_kept(tmp_path):
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results\n\nLast written 1999-01-01 with ablate 0.0.1.\n\n"
+                    "<!-- study: other -->\n## Study `other`\n\nkept\n<!-- end: other -->\n")
+    report = rules_report(0.895, 0.85)
+    write_results_section(report, tmp_path / "out", page, {})
+    text = page.read_text()
+    assert "1999-01-01" not in text and text.count("Last written") == 1
+    assert "<!-- study: other -->\n## Study `other`\n\nkept\n<!-- end: other -->" in text
+    assert text.index("<!-- study: other -->") < text.index("<!-- study: rules -->")

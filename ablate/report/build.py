@@ -26,12 +26,13 @@ from .. import tracking
 from ..files import write_text_atomic
 from ..tracking import RunRecord
 from ..study import param_importances
-from .claims import check_claims
+from .claims import INCONCLUSIVE, check_claims
 from .effects import estimate_effects
 from .effects_budget import budget_gaps
 from .effects_render import write_effects_files
 from .figures import plot_accuracy_vs_aux_depth, plot_accuracy_vs_memory
 from .layer_curves import layer_curves, write_layer_curves
+from .settle import settle_lines
 from .statistics import Comparison, compare, holm, summarize
 from .summary import COLUMNS, COMPARED, CellSummary, Report, ReportError, cell_label, plain
 from .tables import FILE_NAMES, render
@@ -153,6 +154,8 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     curves = layer_curves(uri, per_cell)
     report.figures = write_layer_curves(curves, out_dir, spec.name)
     report.claims = check_claims(report, curves)
+    report.settle = settle_lines([c for c in report.claims if c.verdict == INCONCLUSIVE], study_path(spec),
+                                 report.budget, len(spec.seeds))
     report.commands = reproduce_commands(spec)
     report.files = write_report_files(report, out_dir)
     return report
@@ -172,12 +175,17 @@ def describe_budget(spec) -> str:
             f"{one('model', str)} at width {one('width', lambda v: f'{v:g}')}, {one('dataset', str)}")
 
 
+def study_path(spec) -> str:
+    """The study file as a user types it here: relative to the working folder when inside it."""
+    try:
+        return str(spec.path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(spec.path)
+
+
 def reproduce_commands(spec) -> list[str]:
     """The commands that train and report this study as it was run (overrides included)."""
-    try:
-        path = spec.path.relative_to(Path.cwd())
-    except ValueError:
-        path = spec.path
+    path = study_path(spec)
     sets = "".join(" --set " + shlex.quote(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
                    for key, value in spec.overrides.items())
     return [f"ablate run {path}{sets}", f"ablate report {path}{sets}"]

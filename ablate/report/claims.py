@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from ..rules import AUGLOCAL, BP, local_baselines
+from .settle import Margin
 from .statistics import LEVEL, MIN_SEEDS, compare, t_interval
 from .summary import COMPARED, MEMORY
 
@@ -39,6 +40,14 @@ class Claim:
     claim: str
     verdict: str  # AGREES | DISAGREES | INCONCLUSIVE
     evidence: str
+    margins: tuple[Margin, ...] = ()  # the seed-mean intervals the verdict came from (for settle.py)
+
+
+def _margin(comparison, threshold: float) -> tuple[Margin, ...]:
+    if comparison.ci_low is None:
+        return ()
+    n = comparison.n_pairs if comparison.n_pairs is not None else min(comparison.n)
+    return (Margin(comparison.diff, comparison.ci_low, comparison.ci_high, n, threshold),)
 
 
 def verdict(low: float | None, high: float | None, threshold: float, above: bool = True) -> str:
@@ -69,7 +78,7 @@ def check_claims(report, curves) -> list[Claim]:
     if len({c.factors["aux_depth"] for c in depth_cells}) >= 3:
         claims += _depth_claims(depth_cells, hidden_cka)
     budget = f"; budget: {report.budget}" if report.budget else ""
-    return [Claim(c.claim, c.verdict, c.evidence + budget) for c in claims]
+    return [Claim(c.claim, c.verdict, c.evidence + budget, c.margins) for c in claims]
 
 
 def _acc(cell) -> float:
@@ -100,7 +109,8 @@ def _rule_claims(by_rule: dict, curves: dict) -> list[Claim]:
                     verdict(gap.ci_low, gap.ci_high, -CLOSE_PP),
                     f"final test accuracy {_acc(aug):.2f}% vs {_acc(bp):.2f}%: Δ = {gap.diff:+.2f} points, "
                     + _interval_text(gap.ci_low, gap.ci_high, _n(gap))
-                    + (f", p = {gap.p_value:.3g} ({gap.test})" if gap.p_value is not None else ""))]
+                    + (f", p = {gap.p_value:.3g} ({gap.test})" if gap.p_value is not None else ""),
+                    _margin(gap, -CLOSE_PP))]
     others = {rule: by_rule[rule] for rule in local_baselines() if rule in by_rule}
     if others:
         versus = {rule: _versus(aug, cell) for rule, cell in others.items()}
@@ -109,7 +119,8 @@ def _rule_claims(by_rule: dict, curves: dict) -> list[Claim]:
         claims.append(Claim("AugLocal is ahead of the other local rules", overall,
                             f"{AUGLOCAL} {_acc(aug):.2f}%; AugLocal minus "
                             + "; ".join(f"{rule} ({_acc(others[rule]):.2f}%): {c.diff:+.2f}, "
-                                        + _interval_text(c.ci_low, c.ci_high, _n(c)) for rule, c in versus.items())))
+                                        + _interval_text(c.ci_low, c.ci_high, _n(c)) for rule, c in versus.items()),
+                            tuple(m for c in versus.values() for m in _margin(c, 0.0))))
     similar = {rule: _hidden(curves[cell.cell_id]) for rule, cell in {AUGLOCAL: aug, **others}.items()
                if cell.cell_id in curves}
     if AUGLOCAL in similar and len(similar) > 1:
@@ -124,14 +135,16 @@ def _rule_claims(by_rule: dict, curves: dict) -> list[Claim]:
                             "mean same-layer CKA to BP over hidden layers: "
                             + ", ".join(f"{rule} {value:.3f}" for rule, (value, _) in similar.items())
                             + f"; AugLocal minus the closest other ({best}): {diff:+.3f}, "
-                            + _interval_text(low, high, curves[aug.cell_id].n).replace("95% CI", "conservative 95% CI")))
+                            + _interval_text(low, high, curves[aug.cell_id].n).replace("95% CI", "conservative 95% CI"),
+                            () if low is None else (Margin(diff, low, high, curves[aug.cell_id].n, 0.0),)))
     if aug.stats[MEMORY.name] is not None and bp.stats[MEMORY.name] is not None:
         memory = _versus(aug, bp, MEMORY)
         ratio = aug.stats[MEMORY.name].mean / bp.stats[MEMORY.name].mean
         claims.append(Claim("AugLocal holds less memory than BP", verdict(memory.ci_low, memory.ci_high, 0.0, False),
                             f"peak memory {aug.stats[MEMORY.name].mean:.1f} MiB vs {bp.stats[MEMORY.name].mean:.1f} "
                             f"MiB: ratio {ratio:.2f} (the paper: about 0.6 on GPUs); difference "
-                            + _interval_text(memory.ci_low, memory.ci_high, _n(memory), " MiB")))
+                            + _interval_text(memory.ci_low, memory.ci_high, _n(memory), " MiB"),
+                            _margin(memory, 0.0)))
     return claims
 
 
@@ -173,7 +186,8 @@ def _depth_claims(cells: list, curves: dict) -> list[Claim]:
                             + ", ".join(map(str, shared)) + ": "
                             + ", ".join(f"{d:+.2f}" for d in diffs) + f" points (mean {np.mean(diffs):+.2f}, "
                             + _interval_text(low, high, f"{len(paired)} pairs over {seeds} seeds")
-                            + "); auxiliary FLOPs ×" + ", ×".join(f"{f:.2f}" for f in flops)))
+                            + "); auxiliary FLOPs ×" + ", ×".join(f"{f:.2f}" for f in flops),
+                            () if low is None else (Margin(float(np.mean(paired)), low, high, len(paired), -CLOSE_PP, len(shared)),)))
     return claims
 
 

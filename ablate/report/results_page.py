@@ -30,7 +30,8 @@ def header() -> str:
 
 
 def write_results_section(report: Report, out_dir: Path, page: Path, overrides: dict) -> None:
-    """Put `report`'s section into `page` (created with a header when missing)."""
+    """Put `report`'s section into `page` (created when missing), and the header on top
+    anew: its date and versions are those of the latest section written."""
     link_base = os.path.relpath(out_dir, page.parent).replace(os.sep, "/") + "/"
     budget = ""
     if overrides:
@@ -38,7 +39,9 @@ def write_results_section(report: Report, out_dir: Path, page: Path, overrides: 
                   + ", ".join(f"`{key}={value}`" for key, value in overrides.items()) + ".\n\n")
     begin, end = f"<!-- study: {report.study} -->", f"<!-- end: {report.study} -->"
     section = f"{begin}\n## Study `{report.study}`\n\n{budget}{to_markdown(report, link_base)}{end}\n"
-    text = page.read_text() if page.exists() else header()
+    text = page.read_text() if page.exists() else ""
+    first = text.find("<!-- study: ")
+    text = header() + ("\n" + text[first:] if first >= 0 else "")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     write_text_atomic(page, text)

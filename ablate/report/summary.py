@@ -90,6 +90,7 @@ class Report:
     files: list[Path] = field(default_factory=list)  # tables and plots written to out_dir
     figures: list[tuple[str, Path]] = field(default_factory=list)  # per-layer analyses, linked in markdown
     claims: list = field(default_factory=list)  # claims.Claim: the paper's claims checked on these numbers
+    settle: list[str] = field(default_factory=list)  # settle.py: what would settle each inconclusive claim
     commands: list[str] = field(default_factory=list)  # what reproduces every number
     budget: str = ""  # the training budget behind every number, e.g. "4 epochs × 18,000 training images"
     effects: object | None = None  # effects.Effects of a grid study

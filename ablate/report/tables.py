@@ -98,6 +98,8 @@ def to_markdown(report: Report, link_base: str = "") -> str:
     lines += [""] + [f"- {note}" for note in report.notes]
     lines += effects_markdown(report)
     lines += render_claims(report.claims)
+    if report.settle:
+        lines += ["", "What would settle the inconclusive claims:", "", *report.settle]
     if report.figures:
         lines += ["", "Figures (mean ± std over seeds):", ""]
         lines += [f"![{title}]({link_base}{path.name})" if path.suffix == ".png"
@@ -120,6 +122,8 @@ def to_text(report: Report) -> str:
     if report.claims:
         lines += ["", "the paper's claims, checked on this study's numbers:"]
         lines += [f"  {c.verdict}: {c.claim} ({c.evidence})" for c in report.claims]
+    if report.settle:
+        lines += ["", "what would settle the inconclusive claims:"] + [f"  {line[2:]}" for line in report.settle]
     if report.figures:
         lines += ["", "figures:"] + [f"  {path}" for _, path in report.figures]
     if report.commands:
