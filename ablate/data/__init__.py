@@ -60,7 +60,7 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
                               train_subset=train_subset, image_size=image_size, augment=augment,
                               batch_size=batch_size, eval_batch_size=eval_batch_size,
                               num_workers=num_workers, device=device, seed=seed)
-    arrays = _read_arrays(dataset, Path(root) if root is not None else default_root(), download)
+    arrays = _read_arrays(dataset, Path(root) if root is not None else None, download)
     if image_size is not None and image_size != arrays.image_size:
         folders = ", ".join(n for n, d in DATASETS.items() if d.stream is not None)
         raise DataError(f"{name}: images are {arrays.image_size}x{arrays.image_size}; image_size "
@@ -70,7 +70,7 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
                           batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
 
 
-def _read_arrays(dataset: DatasetSpec, root: Path, download: bool) -> ImageArrays:
+def _read_arrays(dataset: DatasetSpec, root: Path | None, download: bool) -> ImageArrays:
     arrays = dataset.read(root, download)
     name = dataset.name
     for part, labels in (("training", arrays.train_labels), ("test", arrays.test_labels)):
