@@ -9,11 +9,11 @@ import typing
 
 import click
 import pydantic
-import yaml
 
 from ..config import TrainConfig
 from ..errors import EXIT_USER_ERROR, validation_text
-from ..spec import StudySpec, load_study
+from ..spec import SpecError, StudySpec, load_study
+from ..spec.yaml_lines import parse_value
 from ..urls import storage_problem, tracking_problem
 
 
@@ -112,9 +112,9 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
         if not sep or not key.strip():
             raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set epochs=2")
         try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--set {pair!r}: the value is not a YAML scalar") from None
+            overrides[key.strip()] = parse_value(value, "the value")
+        except SpecError as err:
+            raise UserError(f"--set {key.strip()}: {err}") from None
     return overrides
 
 

@@ -19,7 +19,7 @@ class SpecError(UserInputError):
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  key: str | None = None, kind: str = "key"):
         self.file, self.line, self.key = file, line, key
-        where = ":".join(str(p) for p in (file, line) if p is not None)
+        where = f"{file}:{line}" if file is not None and line is not None else file  # a line needs a file
         text = " ".join(message.split())
         if key is not None:
             text = f"{kind} '{key}': {text}"
@@ -103,14 +103,23 @@ def read_with_lines(path: Path, file: str) -> tuple[object, Source]:
         raise SpecError(f"is larger than {MAX_STUDY_BYTES >> 20} MiB, the limit of a study file; "
                         "list fewer values (a study names its cells, not its data)", file=file)
     data, node = parse_document(raw, file)
+    if data is None:
+        raise SpecError("the file is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'",
+                        file=file, line=1)
     source = Source(file, {})
     _record_lines(source, node)
     return data, source
 
 
+def parse_value(text: str, what: str):
+    """A value given on the command line (`--set key=VALUE`), read by the study file's rules."""
+    return parse_document(text, None, what)[0]
+
+
 def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
-    """(data, root node) of one YAML document, refused with a SpecError when it is not
-    UTF-8 text, holds control characters, is empty, recursive, or expands beyond the limits."""
+    """(data, root node) of one YAML document ((None, None) when it is empty), refused
+    with a SpecError when it is not UTF-8 text, holds control characters, is recursive,
+    or expands beyond the limits."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -132,8 +141,7 @@ def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
     try:
         node = loader.get_single_node()
         if node is None:
-            raise SpecError(f"{what} is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'",
-                            file=file, line=1)
+            return None, None
         _check_size(node, file)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
@@ -146,9 +154,6 @@ def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
         raise SpecError(f"invalid YAML: {' '.join(str(err).split())}", file=file) from None
     finally:
         loader.dispose()
-    if data is None:
-        raise SpecError(f"{what} is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'",
-                        file=file, line=1)
     return data, node
 
 
