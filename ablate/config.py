@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .data import DATASETS, digits
+from .devices import device_syntax_problem
 from .models import BACKBONES
 from .plan import SCHEDULES, STRATEGIES
 from .rules import AUGLOCAL, RULES
@@ -31,7 +31,6 @@ MAX_SEED = 2**63 - 1
 # parameters grow with the square of the width: width 16 makes resnet20 69M parameters
 # (from 0.27M), and a width of 1e6 could never be held in memory
 MAX_WIDTH = 16.0
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 class TrainConfig(BaseModel):
@@ -85,15 +84,10 @@ class TrainConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device_is_a_device(cls, device: str) -> str:
-        """The syntax only; whether this machine has it is `engine.devices.device_problem`."""
-        if device == "auto":
-            return device
-        try:
-            parsed = torch.device(device)
-        except (RuntimeError, ValueError):
-            parsed = None
-        if parsed is None or parsed.type not in DEVICE_TYPES or (parsed.index is not None and parsed.type != "cuda"):
-            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+        """The syntax only; whether this machine has it is `devices.device_problem`."""
+        problem = device_syntax_problem(device)
+        if problem is not None:
+            raise ValueError(problem)
         return device
 
     @model_validator(mode="after")

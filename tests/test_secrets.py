@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from ablate.cli import main
 from ablate.errors import one_line
 from ablate.urls import mask_url, storage_problem
-from servers import POSTGRES_MISSING, USER, PostgresServer, free_port, postgres_binaries
+from servers import POSTGRES_MISSING, PostgresServer, free_port, postgres_binaries
 from test_study import TINY
 
 # passwords SQLAlchemy accepts in a URL's user info as they are (an '@' must be %40)

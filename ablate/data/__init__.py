@@ -19,7 +19,7 @@ import torch
 
 from ..registry import Registry
 from . import digits, fashion_mnist, imagefolder, torchvision_sets
-from .base import (DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, ImageArrays, Loader, default_root,
+from .base import (DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, ImageArrays, Loader,
                    drop_last_for_training)
 from .device_loader import DeviceLoader
 from .split import holdout_split
@@ -40,8 +40,9 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
               seed: int = 0) -> DataBundle:
     """Read dataset `name` and build its train, validation and test loaders.
 
-    root: the data root (default: $ABLATE_DATA_ROOT, else ~/.cache/ablate/data);
-    imagefolder needs one. download: let torchvision fetch missing files (all but
+    root: the data root, the only place looked in when given (default:
+    $ABLATE_DATA_ROOT, else ~/.cache/ablate/data, then a system copy such as Debian's
+    Fashion-MNIST); imagefolder needs one. download: let torchvision fetch missing files (all but
     digits, which is bundled, and imagefolder, which is yours).
     val_size: held out from the training set (a fraction in (0, 1), a count, or 0 for
     none), by a permutation seeded with split_seed alone. train_subset: keep only the

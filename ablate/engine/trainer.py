@@ -18,13 +18,12 @@ import torch
 
 from ..config import TrainConfig
 from ..data import load_data
-from ..errors import UserInputError
+from ..devices import select_device
 from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .compiling import compile_network
 from .cost import network_cost
-from .devices import select_device
 from .network import LocalNetwork
 from .schedule import learning_rate
 from .stopping import StopRequest

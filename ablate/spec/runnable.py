@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import DATASETS
-from ..engine.devices import device_problem
+from ..devices import device_problem
 from .study_spec import StudySpec
 from .yaml_lines import SpecError
 
