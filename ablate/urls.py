@@ -13,8 +13,9 @@ from pathlib import Path
 # a URL in free text: a scheme, '://', and everything up to the next blank
 _URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 # SQLAlchemy's make_url reads scheme://USER:PASSWORD@HOST as: the user runs to the first
-# ':' (no '/' in it), the password from there to the first '@' ('/', ':', '?' included)
-_USERINFO = re.compile(r"(?P<head>[^:/@]*:)(?P<password>[^@]*)@")
+# ':' (no '/' in it), the password from there to the first '@' ('/', ':', '?' included).
+# The mask runs to the last '@', so that a password with a raw '@' is hidden whole too.
+_USERINFO = re.compile(r"(?P<head>[^:/@]*:)(?P<password>.*)@")
 # query parameters that hold a secret (libpq's and psycopg's password=, tokens of HTTP servers)
 SECRET_PARAMETERS = frozenset({"password", "passwd", "pwd", "secret", "token", "access_token", "api_key", "apikey"})
 MASK = "***"
