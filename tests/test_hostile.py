@@ -240,6 +240,10 @@ DATA = [
          "--set download=true", study=GOOD.replace("digits", "fashion-mnist"), files={"empty/.keep": ""}),
     Case("dry-run-cifar10-no-data", ("run", "{study}", "--dry-run"), "--set download=true",
          study=GOOD.replace("digits", "cifar10")),
+    study_case("search-fashion-no-data", search("lr: {low: 0.01, high: 1.0}").replace(
+        "dataset: digits", "dataset: fashion-mnist, data_root: /nonexistent"), "--set download=true"),
+    study_case("search-samples-a-dataset-without-data",
+               search("dataset: {choices: [digits, cifar10]}").replace("dataset: digits, ", ""), "cifar10: no data"),
 ]
 
 # ------------------------------------------------------------------------ --set
