@@ -103,6 +103,8 @@ def tracking_problem(uri: str) -> str | None:
         return None if parsed.hostname else f"{mask_url(uri)!r} names no host; expected {expected}"
     if uri == "databricks" or uri.startswith("databricks://"):
         return None
+    if uri.startswith("file:"):
+        return f"{uri!r}: MLflow's file store is deprecated and ablate does not use it; give sqlite:///PATH"
     return _database_problem(uri, expected)
 
 

@@ -182,6 +182,7 @@ MEANING = [
     study_case("tracking-uri-colons", top("tracking: {uri: '::::'}"), "not an MLflow tracking URI"),
     study_case("tracking-uri-no-host", top("tracking: {uri: 'http://'}"), "names no host"),
     study_case("tracking-uri-bad-port", top("tracking: {uri: 'http://h:port'}"), "not an MLflow tracking URI"),
+    study_case("tracking-file-store", top("tracking: {uri: 'file:///tmp/mlruns'}"), "file store is deprecated"),
     study_case("tracking-unknown-key", top("tracking: {url: x}"), "unknown tracking key"),
     study_case("tracking-not-mapping", top("tracking: sqlite:///x.db"), "must be a mapping"),
     study_case("aux-depth-99", GOOD.replace("aux_depth: [1, 2]", "aux_depth: [1, 99]"), "choose 1..9"),
