@@ -12,8 +12,7 @@ import pydantic
 
 from ..config import TrainConfig
 from ..errors import EXIT_USER_ERROR, validation_text
-from ..spec import SpecError, StudySpec, load_study
-from ..spec.yaml_lines import parse_value
+from ..spec import SpecError, StudySpec, load_study, parse_value
 from ..urls import storage_problem, tracking_problem
 
 

@@ -57,11 +57,11 @@ from .search import OBJECTIVES, SearchSpace, read_search, searched_keys
 from .settings import EXECUTION_ONLY, SETTINGS, field_value, ignored_by, read_overrides, read_settings
 from .study_spec import StudySpec
 from .wording import did_you_mean, kind_of, show
-from .yaml_lines import Location, Source, SpecError, read_with_lines
+from .yaml_lines import Location, Source, SpecError, parse_value, read_with_lines
 
 __all__ = [
     "EXECUTION_ONLY", "OBJECTIVES", "SETTINGS", "AnalysisSettings", "CellEntry", "CKASettings", "ProbeSettings", "SearchSpace",
-    "SpecError", "StudySpec", "Trial", "cell_id", "check_runnable", "ignored_by", "load_study", "plan_of",
+    "SpecError", "StudySpec", "Trial", "cell_id", "check_runnable", "ignored_by", "load_study", "parse_value", "plan_of",
 ]
 
 STUDY_KEYS = ("name", "settings", "grid", "tie", "cells", "seeds", "storage", "tracking", "report",
