@@ -473,3 +473,13 @@ def test_a_legal_study_at_the_trial_limit_validates(sandbox, capsys):
 
 def test_the_sandbox_is_home_and_the_working_directory(sandbox):
     assert os.environ["HOME"].startswith(str(sandbox)) and Path.cwd() == sandbox
+
+
+def test_aliases_used_as_intended_still_validate(sandbox, capsys):
+    study = sandbox / "study.yaml"
+    study.write_text("settings: &base {dataset: digits, model: resnet20, width: 0.25, device: cpu}\n"
+                     "cells:\n  - {rule: bp}\n  - &deep {rule: auglocal, aux_depth: 3}\n"
+                     "  - {<<: *deep, aux_depth: 2}\nseeds: &seeds [0, 1]\n"
+                     "report: {reference: {rule: bp}}\n")
+    assert main(["validate", str(study)]) == 0, capsys.readouterr().err
+    assert "3 cells × 2 seed(s)" in capsys.readouterr().out

@@ -102,24 +102,23 @@ def read_with_lines(path: Path, file: str) -> tuple[object, Source]:
     if len(raw) > MAX_STUDY_BYTES:
         raise SpecError(f"is larger than {MAX_STUDY_BYTES >> 20} MiB, the limit of a study file; "
                         "list fewer values (a study names its cells, not its data)", file=file)
-    data, node = parse_document(raw, file)
+    source = Source(file, {})
+    data = parse_document(raw, file, source=source)
     if data is None:
         raise SpecError("the file is empty; a study needs 'settings:' and a 'grid:', 'cells:' or 'search:'",
                         file=file, line=1)
-    source = Source(file, {})
-    _record_lines(source, node)
     return data, source
 
 
 def parse_value(text: str, what: str):
     """A value given on the command line (`--set key=VALUE`), read by the study file's rules."""
-    return parse_document(text, None, what)[0]
+    return parse_document(text, None, what)
 
 
-def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
-    """(data, root node) of one YAML document ((None, None) when it is empty), refused
-    with a SpecError when it is not UTF-8 text, holds control characters, is recursive,
-    or expands beyond the limits."""
+def parse_document(raw: bytes | str, file: str | None, what: str = "the file", source: Source | None = None):
+    """The data of one YAML document (None when it is empty), refused with a SpecError
+    when it is not UTF-8 text, holds control characters, is recursive, or expands beyond
+    the limits. `source`, when given, receives the line of every key and list item."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -141,8 +140,10 @@ def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, None
+            return None
         _check_size(node, file)
+        if source is not None:  # before constructing, which merges '<<' keys into the node in place
+            _record_lines(source, node)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -154,7 +155,7 @@ def parse_document(raw: bytes | str, file: str | None, what: str = "the file"):
         raise SpecError(f"invalid YAML: {' '.join(str(err).split())}", file=file) from None
     finally:
         loader.dispose()
-    return data, node
+    return data
 
 
 def _children(node: yaml.Node) -> list:
