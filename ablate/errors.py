@@ -39,6 +39,8 @@ def validation_text(error: dict) -> str:
     "must be >= 1, got 0", otherwise pydantic's own words."""
     if error["type"] == "value_error":
         return str(error["ctx"]["error"])
+    if error["type"] == "finite_number":
+        return f"must be a finite number, got {_shown(error.get('input'))}"
     if error["type"] in BOUND_ERRORS:
         key, relation = BOUND_ERRORS[error["type"]]
         limit = error["ctx"][key]

@@ -185,6 +185,10 @@ def make_plan(
     if not (isinstance(decay_coeff, (int, float)) and 0.0 <= decay_coeff <= 1.0) or math.isnan(decay_coeff):
         raise PlanError(f"--decay-coeff must lie in [0, 1], got {decay_coeff!r}")
 
+    if rule.copies_layers and aux_depth > num_layers - 1:
+        raise PlanError(f"--aux-depth {aux_depth} is deeper than a network of {num_layers} layers allows: the "
+                        f"first layer's auxiliary net copies at most the {num_layers - 1} layers after it; "
+                        f"choose 1..{num_layers - 1}")
     if head_layers is None:
         head_layers = rule.head_group(aux_depth, num_layers)
     if not isinstance(head_layers, int) or not 1 <= head_layers <= num_layers:

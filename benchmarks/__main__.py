@@ -12,10 +12,10 @@ import sys
 
 import torch
 
-from . import cka, epoch_time, loader, local_vs_bp, overlap
+from . import cka, epoch_time, loader, local_vs_bp, overlap, validation
 from .machine import describe_machine, pick_device
 
-SECTIONS = ("memory", "loader", "epoch", "overlap", "cka")
+SECTIONS = ("memory", "loader", "epoch", "overlap", "cka", "validation")
 
 # targets on the ratios (issue: training and first benchmarks)
 CPU_MEMORY_RATIO_RESNET110 = 0.25  # auglocal bytes held for backward / bp's
@@ -75,6 +75,9 @@ def main(argv=None) -> int:
         print(text, "\n", flush=True)
     if "cka" in sections:
         text, figures["cka"] = cka.table(device, tuple(int(n) for n in args.cka_sizes.split(",")))
+        print(text, "\n", flush=True)
+    if "validation" in sections:
+        text, figures["validation"] = validation.table()
         print(text, "\n", flush=True)
 
     if args.json_out:

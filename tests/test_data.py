@@ -412,8 +412,9 @@ def test_labels_outside_the_classes_are_a_data_error(tmp_path, no_system_fashion
 @pytest.mark.skipif(fashion_mnist.find_files(fashion_mnist.SYSTEM_DIR) is None,
                     reason=f"Debian's Fashion-MNIST is not installed in {fashion_mnist.SYSTEM_DIR} "
                            "(apt-get install dataset-fashion-mnist)")
-def test_debian_fashion_mnist_is_found_and_loads(tmp_path):
-    bundle = load_data("fashion-mnist", root=tmp_path / "empty", val_size=5000, batch_size=256)
+def test_debian_fashion_mnist_is_found_and_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABLATE_DATA_ROOT", str(tmp_path / "empty"))  # the default root, without the files
+    bundle = load_data("fashion-mnist", val_size=5000, batch_size=256)
     info = bundle.info
     assert (info.train_size, info.val_size, info.test_size) == (55000, 5000, 10000)
     assert torch.bincount(bundle.test.labels).tolist() == [1000] * 10
@@ -424,6 +425,11 @@ def test_debian_fashion_mnist_is_found_and_loads(tmp_path):
     std = ((counts * (levels - mean) ** 2).sum() / counts.sum()).sqrt()
     assert mean.item() == pytest.approx(info.mean[0], abs=1e-3)
     assert std.item() == pytest.approx(info.std[0], abs=1e-3)
+
+
+def test_an_explicit_data_root_without_the_files_is_an_error_not_debians_copy(tmp_path):
+    with pytest.raises(DataError, match=rf"no IDX files .* in {tmp_path / 'empty'};"):
+        load_data("fashion-mnist", root=tmp_path / "empty")
 
 
 # --------------------------------------------------------------------------- torchvision sets

@@ -304,7 +304,7 @@ def test_each_mistake_is_one_line_naming_file_line_and_key(tmp_path, text, line,
 
 
 @pytest.mark.parametrize("text, line, problem", [
-    (SMALL.replace("seeds: [0, 1]", "seeds: [0, 1"), 9, "invalid YAML: expected ',' or ']'"),
+    (SMALL.replace("seeds: [0, 1]", "seeds: [0, 1"), 9, "invalid YAML: did not find expected ',' or ']'"),
     (settings_plus(" epochs: 3"), 5, "invalid YAML"),
     ("", 1, "the file is empty"),
     ("# only a comment\n", 1, "the file is empty"),

@@ -11,13 +11,14 @@ from ..analysis.runs import compare_runs, probe_run
 from ..errors import UserInputError
 from ..spec import CKASettings, ProbeSettings, load_study
 from ..tracking import resolve_tracking_uri
-from .options import field_option, validated
+from ..urls import tracking_problem
+from .options import checked_url, field_option, validated
 
 study_option = click.option("--study", type=click.Path(dir_okay=False), default=None,
                             help="name runs by trial key, cell id or factors of this study")
 seed_option = click.option("--seed", type=int, default=None, help="seed of a run named by its cell [default: first]")
 tracking_option = click.option("--tracking-uri", default=None, envvar="ABLATE_TRACKING_URI",
-                               help="MLflow tracking URI [default: the study's]")
+                               callback=checked_url(tracking_problem), help="MLflow tracking URI [default: the study's]")
 out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
                           help="also keep the files here")
 device_option = click.option("--device", default="auto", show_default=True)

@@ -9,11 +9,11 @@ import typing
 
 import click
 import pydantic
-import yaml
 
 from ..config import TrainConfig
 from ..errors import EXIT_USER_ERROR, validation_text
-from ..spec import StudySpec, load_study
+from ..spec import SpecError, StudySpec, load_study, parse_value
+from ..urls import storage_problem, tracking_problem
 
 
 class UserError(click.ClickException):
@@ -86,9 +86,20 @@ def config_options(names=None, *, show_default: bool = False):
 study_argument = click.argument("study", type=click.Path(dir_okay=False))
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                           help="override a fixed setting of the study file (repeatable), e.g. --set epochs=2")
-storage_option = click.option("--storage", default=None, envvar="ABLATE_STORAGE",
+def checked_url(problem):
+    """A click callback refusing a URL option's value that `problem` (ablate.urls) rejects."""
+    def check(ctx, param, value):
+        reason = problem(value) if value else None
+        if reason is not None:
+            raise UserError(f"{param.opts[0]}: {reason}")
+        return value
+    return check
+
+
+storage_option = click.option("--storage", default=None, envvar="ABLATE_STORAGE", callback=checked_url(storage_problem),
                               help="Optuna storage URL [default: the study file's, else beside the study]")
 tracking_option = click.option("--tracking-uri", default=None, envvar="ABLATE_TRACKING_URI",
+                               callback=checked_url(tracking_problem),
                                help="MLflow tracking URI [default: the study file's, else sqlite beside the study]")
 
 
@@ -100,9 +111,9 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
         if not sep or not key.strip():
             raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set epochs=2")
         try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--set {pair!r}: the value is not a YAML scalar") from None
+            overrides[key.strip()] = parse_value(value, "the value")
+        except SpecError as err:
+            raise UserError(f"--set {key.strip()}: {err}") from None
     return overrides
 
 

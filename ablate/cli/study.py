@@ -8,6 +8,7 @@ import click
 from ..study import render_dry_run, run_study, study_status
 from ..study.analyses import analysis_counts
 from ..tracking import resolve_tracking_uri
+from ..spec import check_runnable
 from .options import read_study, set_option, storage_option, study_argument, tracking_option
 
 
@@ -17,6 +18,7 @@ from .options import read_study, set_option, storage_option, study_argument, tra
 def validate(study, overrides):
     """Check a study file without training or creating anything."""
     spec = read_study(study, overrides)
+    check_runnable(spec)
     kind = f"search of {spec.search.n_trials} trials" if spec.search else f"{len(spec.cells())} cells"
     click.echo(f"{study}: ok · study {spec.name} · {kind} × {len(spec.seeds)} seed(s)")
 
@@ -34,6 +36,7 @@ def validate(study, overrides):
 def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, quiet):
     """Train every cell × seed of a study that is not finished yet."""
     spec = read_study(study, overrides)
+    check_runnable(spec)
     if dry_run:
         click.echo(render_dry_run(spec, storage, tracking_uri, jobs))
         counts = study_status(spec, storage=storage).counts()

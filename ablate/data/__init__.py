@@ -19,7 +19,7 @@ import torch
 
 from ..registry import Registry
 from . import digits, fashion_mnist, imagefolder, torchvision_sets
-from .base import (DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, ImageArrays, Loader, default_root,
+from .base import (DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, ImageArrays, Loader,
                    drop_last_for_training)
 from .device_loader import DeviceLoader
 from .split import holdout_split
@@ -40,8 +40,9 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
               seed: int = 0) -> DataBundle:
     """Read dataset `name` and build its train, validation and test loaders.
 
-    root: the data root (default: $ABLATE_DATA_ROOT, else ~/.cache/ablate/data);
-    imagefolder needs one. download: let torchvision fetch missing files (all but
+    root: the data root, the only place looked in when given (default:
+    $ABLATE_DATA_ROOT, else ~/.cache/ablate/data, then a system copy such as Debian's
+    Fashion-MNIST); imagefolder needs one. download: let torchvision fetch missing files (all but
     digits, which is bundled, and imagefolder, which is yours).
     val_size: held out from the training set (a fraction in (0, 1), a count, or 0 for
     none), by a permutation seeded with split_seed alone. train_subset: keep only the
@@ -60,7 +61,7 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
                               train_subset=train_subset, image_size=image_size, augment=augment,
                               batch_size=batch_size, eval_batch_size=eval_batch_size,
                               num_workers=num_workers, device=device, seed=seed)
-    arrays = _read_arrays(dataset, Path(root) if root is not None else default_root(), download)
+    arrays = _read_arrays(dataset, Path(root) if root is not None else None, download)
     if image_size is not None and image_size != arrays.image_size:
         folders = ", ".join(n for n, d in DATASETS.items() if d.stream is not None)
         raise DataError(f"{name}: images are {arrays.image_size}x{arrays.image_size}; image_size "
@@ -70,7 +71,7 @@ def load_data(name: str, *, root: str | Path | None = None, download: bool = Fal
                           batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
 
 
-def _read_arrays(dataset: DatasetSpec, root: Path, download: bool) -> ImageArrays:
+def _read_arrays(dataset: DatasetSpec, root: Path | None, download: bool) -> ImageArrays:
     arrays = dataset.read(root, download)
     name = dataset.name
     for part, labels in (("training", arrays.train_labels), ("test", arrays.test_labels)):

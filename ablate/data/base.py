@@ -121,10 +121,12 @@ class DatasetSpec:
     augmentation: CropFlip | None  # the paper's training augmentation, when it is applied on the device
     augmentation_text: str  # the training augmentation, in a few words
     how_to_get: str  # what to do when the data is missing
-    read: Callable[[Path, bool], ImageArrays] | None = None  # (root, download) -> arrays
+    read: Callable[[Path | None, bool], ImageArrays] | None = None  # (root or None: the default, download) -> arrays
     stream: Callable[..., "DataBundle"] | None = None  # (root, **loader options) -> bundle
     downloadable: bool = False  # `download` can fetch it
     needs_root: bool = False  # there is no default place to find it
+    # why the files are not where `read` looks (root None: the default places), without the fix; None: present
+    missing: Callable[[Path | None], str | None] | None = None
 
 
 def default_root() -> Path:

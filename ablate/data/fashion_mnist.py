@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 from .augment import CropFlip
-from .base import DataError, DatasetShape, DatasetSpec, ImageArrays
+from .base import DataError, DatasetShape, DatasetSpec, ImageArrays, default_root
 from .idx import read_idx
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -36,9 +36,11 @@ STD = (0.3530,)
 AUGMENTATION = CropFlip(padding=2, pad_mode="zero", flip=True)
 
 
-def search_dirs(root: Path) -> list[Path]:
-    """Every folder the files are looked for in, in the order they are tried."""
-    dirs = [base / sub for base in (Path(root), SYSTEM_DIR) for sub in SUBFOLDERS]
+def search_dirs(root: Path | None) -> list[Path]:
+    """Every folder the files are looked for in, in the order they are tried: under an
+    explicit root only there; without one, the default root, then Debian's folder."""
+    bases = (Path(root),) if root is not None else (default_root(), SYSTEM_DIR)
+    dirs = [base / sub for base in bases for sub in SUBFOLDERS]
     return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
 
 
@@ -54,19 +56,25 @@ def find_files(folder: Path) -> dict[str, Path] | None:
     return found
 
 
-def locate(root: Path) -> dict[str, Path] | None:
+def locate(root: Path | None) -> dict[str, Path] | None:
     return next(filter(None, (find_files(d) for d in search_dirs(root))), None)
 
 
-def load_fashion_mnist(root: Path, download: bool = False) -> ImageArrays:
+def missing(root: Path | None) -> str | None:
+    if locate(root) is not None:
+        return None
+    where = root if root is not None else f"{default_root()} or {SYSTEM_DIR}"
+    return f"fashion-mnist: no IDX files (train-images-idx3-ubyte[.gz] etc.) in {where}"
+
+
+def load_fashion_mnist(root: Path | None, download: bool = False) -> ImageArrays:
     files = locate(root)
     if files is None and download:
-        _download(root)
+        _download(root if root is not None else default_root())
         files = locate(root)
     if files is None:
-        raise DataError(f"fashion-mnist: no IDX files (train-images-idx3-ubyte[.gz] etc.) in {root} "
-                        f"or {SYSTEM_DIR}; run 'apt-get install dataset-fashion-mnist', pass --download, "
-                        f"or pass --data-root PATH")
+        raise DataError(f"{missing(root)}; run 'apt-get install dataset-fashion-mnist', pass --download, "
+                        f"or pass --data-root PATH to the folder that has them")
     arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in files.items()}
     for part in ("train", "test"):
         num_images, num_labels = len(arrays[f"{part}_images"]), len(arrays[f"{part}_labels"])
@@ -100,4 +108,5 @@ DATASET = DatasetSpec(
     how_to_get="apt-get install dataset-fashion-mnist, or download",
     read=load_fashion_mnist,
     downloadable=True,
+    missing=missing,
 )

@@ -7,6 +7,7 @@ dimensions, one big-endian uint32 per dimension, then the values in C order.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,15 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """The uint8 array stored in `path`, which must have `ndim` dimensions (images 3,
     labels 1): anything else is a DataError naming the file."""
-    raw = Path(path).read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+    try:
+        raw = Path(path).read_bytes()
+        if raw[:2] == _GZIP_MAGIC:
+            raw = gzip.decompress(raw)
+    # a bad CRC is an OSError (BadGzipFile), a cut-short file an EOFError, a garbled stream a zlib.error
+    except (OSError, EOFError, zlib.error) as err:
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise DataError(f"{path}: cannot be read ({reason}); the file is damaged or cut short, "
+                        "fetch it again") from None
     expected = (_UNSIGNED_BYTE << 8) | ndim
     magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
     if magic != expected:

@@ -60,26 +60,32 @@ class TransformedSubset(Dataset):
         return self.transform(image), label
 
 
+LAYOUT = "train/<class>/*.JPEG and val/<class>/*.JPEG"
+
+
+def missing(root: Path | None) -> str | None:
+    if root is None:
+        return "imagefolder: no data root given"
+    absent = next((Path(root) / part for part in ("train", "val") if not (Path(root) / part).is_dir()), None)
+    return None if absent is None else f"imagefolder: no folder {absent}"
+
+
 def open_folders(root: Path | None) -> tuple[torchvision.datasets.ImageFolder, torchvision.datasets.ImageFolder]:
     """The 'train' and 'val' folders under `root`, both with the same classes."""
-    layout = "train/<class>/*.JPEG and val/<class>/*.JPEG"
-    if root is None:
-        raise DataError(f"imagefolder: no data root given; pass --data-root PATH to a folder with {layout}")
-    for part in ("train", "val"):
-        if not (Path(root) / part).is_dir():
-            raise DataError(f"imagefolder: no folder {Path(root) / part}; pass --data-root PATH to a folder "
-                            f"with {layout}")
+    problem = missing(root)
+    if problem is not None:
+        raise DataError(f"{problem}; pass --data-root PATH to a folder with {LAYOUT}")
     folders = {}
     for part in ("train", "val"):
         folder = Path(root) / part
         try:
             folders[part] = torchvision.datasets.ImageFolder(str(folder))
         except FileNotFoundError as error:
-            raise DataError(f"imagefolder: {folder} has no usable images ({error}); expected {layout}") from error
+            raise DataError(f"imagefolder: {folder} has no usable images ({error}); expected {LAYOUT}") from error
     if folders["train"].classes != folders["val"].classes:
-        missing = sorted(set(folders["train"].classes) ^ set(folders["val"].classes))
+        differing = sorted(set(folders["train"].classes) ^ set(folders["val"].classes))
         raise DataError(f"imagefolder: {root}/train and {root}/val have different classes "
-                        f"(in one only: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+                        f"(in one only: {', '.join(differing[:5])}{', ...' if len(differing) > 5 else ''})")
     return folders["train"], folders["val"]
 
 
@@ -114,4 +120,5 @@ DATASET = DatasetSpec(
     how_to_get="set data_root (--data-root) to a folder with train/<class>/ and val/<class>/",
     stream=load_imagefolder,
     needs_root=True,
+    missing=missing,
 )

@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from .augment import CropFlip
-from .base import DataError, DatasetShape, DatasetSpec, ImageArrays
+from .base import DataError, DatasetShape, DatasetSpec, ImageArrays, default_root
 
 # (images (N, C, H, W) uint8, labels (N,)) of the training or the test split
 Reader = Callable[[Path, bool, bool], tuple[np.ndarray, np.ndarray]]
@@ -69,8 +69,14 @@ SETS = {
 }
 
 
-def load_torchvision_set(name: str, root: Path, download: bool = False) -> ImageArrays:
+def missing(name: str, root: Path | None) -> str | None:
+    root = root if root is not None else default_root()
+    return None if (Path(root) / SETS[name].marker).exists() else f"{name}: no data under {root}"
+
+
+def load_torchvision_set(name: str, root: Path | None, download: bool = False) -> ImageArrays:
     spec = SETS[name]
+    root = root if root is not None else default_root()
     try:
         train_images, train_labels = spec.read(root, True, download)
         test_images, test_labels = spec.read(root, False, download)
@@ -92,13 +98,14 @@ def _failure(spec: TorchvisionSet, root: Path, download: bool, error: Exception)
     if (Path(root) / spec.marker).exists():
         return (f"{spec.name}: the files under {root} are incomplete or fail torchvision's "
                 f"checksum ({error}); delete them and pass --download, or pass --data-root PATH")
-    return f"{spec.name}: no data under {root}; pass --download to fetch it, or --data-root PATH to point at it"
+    return f"{missing(spec.name, root)}; pass --download to fetch it, or --data-root PATH to point at it"
 
 
 def _dataset(name: str, shape: DatasetShape, augmentation_text: str) -> DatasetSpec:
     return DatasetSpec(name=name, shape=shape, source="torchvision", augmentation=SETS[name].augmentation,
                        augmentation_text=augmentation_text, how_to_get="download (torchvision fetches it)",
-                       read=lambda root, download: load_torchvision_set(name, root, download), downloadable=True)
+                       read=lambda root, download: load_torchvision_set(name, root, download), downloadable=True,
+                       missing=lambda root: missing(name, root))
 
 
 DATASETS = (

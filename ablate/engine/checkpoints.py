@@ -4,6 +4,7 @@ the check that a checkpoint belongs to the run that resumes from it."""
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -19,6 +20,10 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 class CheckpointMismatch(UserInputError):
     """A checkpoint directory holds a run with other settings."""
+
+
+class CheckpointUnreadable(UserInputError):
+    """A checkpoint file that is cut short, garbled or not ablate's."""
 
 
 def rng_state(device: torch.device) -> dict:
@@ -48,7 +53,16 @@ def load_checkpoint(path: Path, device: torch.device, flat_config: dict) -> dict
     written by a run that trains something else than `flat_config`."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    # what torch.load raises for a cut-short or garbled file: a zip or pickle it cannot read
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, AttributeError, ImportError) as err:
+        raise CheckpointUnreadable(f"{path}: not a readable checkpoint ({' '.join(str(err).split())[:120]}); "
+                                   "delete it to train from the start, or choose another checkpoint directory"
+                                   ) from None
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise CheckpointUnreadable(f"{path}: not a checkpoint written by ablate; delete it or choose another "
+                                   "checkpoint directory")
     if what_is_trained(state["config"]) != what_is_trained(flat_config):
         raise CheckpointMismatch(
             f"{path} holds a run with other settings; delete it or choose another checkpoint directory")

@@ -18,7 +18,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data import load_data
-from ..errors import UserInputError
+from ..devices import select_device
 from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
@@ -37,14 +37,6 @@ class Callback:
     def on_epoch_end(self, metrics: dict) -> None: ...
 
     def on_train_end(self, result: dict) -> None: ...
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserInputError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
-    return torch.device(name)
 
 
 def seed_everything(seed: int, *, cudnn_benchmark: bool = False) -> None:

@@ -47,18 +47,21 @@ import os
 import re
 from pathlib import Path
 
+from ..config import MAX_SEED
+from ..urls import storage_problem, tracking_problem
 from .analysis import AnalysisSettings, CKASettings, ProbeSettings, read_analysis, reference_trials
 from .cells import CellEntry, Trial, cell_id, plan_of
-from .grid import expand, read_cells, read_grid, read_ties
+from .grid import MAX_TRIALS, expand, read_cells, read_grid, read_ties
+from .runnable import check_runnable
 from .search import OBJECTIVES, SearchSpace, read_search, searched_keys
 from .settings import EXECUTION_ONLY, SETTINGS, field_value, ignored_by, read_overrides, read_settings
 from .study_spec import StudySpec
 from .wording import did_you_mean, kind_of, show
-from .yaml_lines import Location, Source, SpecError, read_with_lines
+from .yaml_lines import Location, Source, SpecError, parse_value, read_with_lines
 
 __all__ = [
     "EXECUTION_ONLY", "OBJECTIVES", "SETTINGS", "AnalysisSettings", "CellEntry", "CKASettings", "ProbeSettings", "SearchSpace",
-    "SpecError", "StudySpec", "Trial", "cell_id", "ignored_by", "load_study", "plan_of",
+    "SpecError", "StudySpec", "Trial", "cell_id", "check_runnable", "ignored_by", "load_study", "parse_value", "plan_of",
 ]
 
 STUDY_KEYS = ("name", "settings", "grid", "tie", "cells", "seeds", "storage", "tracking", "report",
@@ -122,7 +125,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> StudyS
     spec = StudySpec(
         name=name, path=path.resolve(), directory=path.resolve().parent / "runs" / name,
         fixed={k: g.value for k, g in fixed.items()}, factors=varied, seeds=seeds, trials=trials,
-        layout=layout, search=search, storage=_optional_text(source, data, ("storage",)),
+        layout=layout, search=search, storage=_url(source, data, ("storage",), storage_problem),
         tracking_uri=tracking.get("uri"), experiment=tracking.get("experiment") or name,
         reference=None, analysis=analysis, references=references,
         added_cells=frozenset(t.cell_id for t in added), overrides=recorded)
@@ -144,11 +147,17 @@ def _name(source: Source, data: dict, path: Path) -> str:
 def _seeds(source: Source, seeds) -> tuple[int, ...]:
     if not isinstance(seeds, list) or not seeds:
         raise source.error(("seeds",), f"expected a non-empty list of integers such as [0, 1, 2], got {show(seeds)}")
+    if len(seeds) > MAX_TRIALS:
+        raise source.error(("seeds",), f"{len(seeds):,} seeds is more than {MAX_TRIALS:,} trials, the limit "
+                                       "of a study; list fewer")
+    seen = set()
     for index, seed in enumerate(seeds):
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise source.error(("seeds", index), f"a seed is an integer >= 0, got {show(seed)}")
-        if seed in seeds[:index]:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise source.error(("seeds", index), f"a seed is an integer in 0..2**63-1 (what torch.manual_seed "
+                                                 f"takes), got {show(seed)}")
+        if seed in seen:
             raise source.error(("seeds", index), f"seed {seed} is listed twice; each seed trains once")
+        seen.add(seed)
     return tuple(seeds)
 
 
@@ -164,7 +173,16 @@ def _tracking(source: Source, tracking) -> dict:
         return {}
     tracking = source.mapping(tracking, ("tracking",), "tracking")
     source.check_keys(tracking, ("tracking",), TRACKING_KEYS, "tracking")
-    return {key: _optional_text(source, tracking, ("tracking", key)) for key in TRACKING_KEYS}
+    return {"uri": _url(source, tracking, ("tracking", "uri"), tracking_problem),
+            "experiment": _optional_text(source, tracking, ("tracking", "experiment"))}
+
+
+def _url(source: Source, data: dict, path: Location, problem) -> str | None:
+    url = _optional_text(source, data, path)
+    reason = problem(url) if url is not None else None
+    if reason is not None:
+        raise source.error(path, reason)
+    return url
 
 
 def _reference(source: Source, report, spec: StudySpec) -> dict | None:

@@ -75,8 +75,9 @@ class CellEntry:
         return self.trained_as != self.cell_id
 
 
-def seeded_trial(config: TrainConfig, factors: dict, seed: int) -> Trial:
-    return Trial(cell_id(config), seed, config.model_copy(update={"seed": seed}), factors)
+def seeded_trial(config: TrainConfig, factors: dict, seed: int, identity: str | None = None) -> Trial:
+    """The trial of `config` with `seed`; `identity` is the config's cell id when the caller has it."""
+    return Trial(identity or cell_id(config), seed, config.model_copy(update={"seed": seed}), factors)
 
 
 def plan_of(config: TrainConfig):

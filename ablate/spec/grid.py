@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 from ..config import TrainConfig
 from .cells import CellEntry, Trial, cell_id, resolve_cell, seeded_trial, training_id
-from .settings import Given, check_factor_name, field_value, read_given
+from .settings import Given, check_factor_name, field_value, read_given, value_or_default
 from .wording import did_you_mean, show
 from .yaml_lines import Source
+
+# cells x seeds as listed (before equal cells merge); a limit that keeps validating a
+# study within seconds, far beyond any study one machine trains
+MAX_TRIALS = 10_000
 
 
 def read_grid(source: Source, grid, fixed: dict[str, Given]) -> dict[str, list[Given]]:
@@ -97,12 +102,34 @@ def read_cells(source: Source, cells) -> list[dict[str, Given]]:
     return parsed
 
 
+def _check_ties(source: Source, fixed: dict, cell: dict[str, Given], ties: dict) -> None:
+    """An explicit cell that sets a tied factor where its tie does not hold contradicts
+    the tie (the value would be dropped silently)."""
+    given = {**fixed, **cell}
+    for key, condition in ties.items():
+        if key not in cell:
+            continue
+        for other, allowed in condition.items():
+            value = value_or_default(given, other)
+            if value not in allowed:
+                raise source.error(cell[key].path, f"{key} is tied to {other} in {show(list(allowed))}, but this "
+                                                   f"cell has {other} {show(value)}; drop {key} from the cell or "
+                                                   "change the tie")
+
+
 def expand(source: Source, fixed: dict, grid: dict, ties: dict, cells: list, varied: tuple,
            seeds: tuple[int, ...]) -> tuple[tuple[Trial, ...], tuple[CellEntry, ...]]:
     """Every distinct cell (the grid's, then the explicit ones) × seed, seeds inner, and
     every cell as listed; a cell that trains the same networks as an earlier one (same
     training id) is an alias of it and has no trials of its own. Every grid factor must
     mean something in some cell."""
+    count = math.prod(len(values) for values in grid.values()) if grid else 0
+    if (count + len(cells)) * len(seeds) > MAX_TRIALS:
+        raise source.error(("grid",) if grid else ("cells",),
+                           f"{count + len(cells):,} cells x {len(seeds):,} seeds is more than {MAX_TRIALS:,} trials, "
+                           "the limit of a study; split it into several studies or vary fewer factors")
+    for cell in cells:
+        _check_ties(source, fixed, cell, ties)
     grid_cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
     resolved: dict[str, tuple[TrainConfig, dict]] = {}
     for chosen in grid_cells + cells:
@@ -113,8 +140,8 @@ def expand(source: Source, fixed: dict, grid: dict, ties: dict, cells: list, var
     for identity, (config, factors) in resolved.items():
         trained_as = trained.setdefault(training_id(config, seeds), identity)
         layout.append(CellEntry(identity, factors, trained_as))
-    trials = tuple(seeded_trial(*resolved[entry.cell_id], seed) for entry in layout if not entry.alias
-                   for seed in seeds)
+    trials = tuple(seeded_trial(*resolved[entry.cell_id], seed, entry.cell_id) for entry in layout
+                   if not entry.alias for seed in seeds)
     for key in grid:
         if not any(key in entry.factors for entry in layout):
             raise source.error(("grid", key), f"{key} has no effect in any cell (every cell's rule ignores "

@@ -158,7 +158,7 @@ def _range(source: Source, key: str, spec: dict, path: Location) -> dict:
     step = spec.get("step")
     if step is not None:
         valid = isinstance(step, int if number is int else (int, float)) and not isinstance(step, bool)
-        if not valid or step <= 0:
+        if not valid or not 0 < step < float("inf"):
             raise source.error(path + ("step",), f"expected a positive {'integer' if number is int else 'number'}, "
                                                  f"got {show(step)}")
         if log and not (number is int and step == 1):

@@ -96,7 +96,8 @@ def read_overrides(source: Source, overrides: dict, varied: tuple[str, ...]) -> 
 @cache
 def _adapter(key: str) -> pydantic.TypeAdapter:
     info = TrainConfig.model_fields[key]
-    return pydantic.TypeAdapter(Annotated[info.annotation, info])
+    # TrainConfig's model-wide allow_inf_nan=False does not travel with a single field
+    return pydantic.TypeAdapter(Annotated[info.annotation, info], config=pydantic.ConfigDict(allow_inf_nan=False))
 
 
 _UnionType = type(int | None)
@@ -106,7 +107,7 @@ def _field_problem(key: str, value, error: dict) -> str:
     if error["type"] == "literal_error":
         options = typing.get_args(TrainConfig.model_fields[key].annotation)
         return unknown_choice(key, value, options)
-    if error["type"] == "value_error" or error["type"] in BOUND_ERRORS:
+    if error["type"] in ("value_error", "finite_number") or error["type"] in BOUND_ERRORS:
         return validation_text({**error, "input": value})
     return f"expected {_expected(key)}, got {show(value)}"
 
