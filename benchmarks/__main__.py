@@ -12,10 +12,10 @@ import sys
 
 import torch
 
-from . import cka, epoch_time, loader, local_vs_bp, overlap
-from .machine import describe_machine, pick_device
+from . import cka, cpu_fast_path, epoch_time, loader, local_vs_bp, meter, overlap, study_overhead
+from .machine import describe_machine, load_average, pick_device
 
-SECTIONS = ("memory", "loader", "epoch", "overlap", "cka")
+SECTIONS = ("memory", "loader", "epoch", "overlap", "cka", "meter", "cpu-fast", "study")
 
 # targets on the ratios (issue: training and first benchmarks)
 CPU_MEMORY_RATIO_RESNET110 = 0.25  # auglocal bytes held for backward / bp's
@@ -38,6 +38,9 @@ def main(argv=None) -> int:
                         help="(d) fast path with torch.compile (on a CPU, inductor compiles for many minutes)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--cka-sizes", default="10000,50000", help="(f) n of the streaming-only CKA runs")
+    parser.add_argument("--fast-path-seeds", default="0,1", help="(h) seeds of each CPU fast-path variant")
+    parser.add_argument("--fast-path-variants", default=",".join(cpu_fast_path.VARIANTS),
+                        help="(h) variants to train, float32 first")
     parser.add_argument("--json-out", help="also write every figure as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     sections = args.only or SECTIONS
 
-    print(describe_machine(device), "\n", flush=True)
+    print(describe_machine(device), "·", load_average(), "\n", flush=True)
     figures: dict = {"machine": describe_machine(device)}
     missed = []
     if "memory" in sections:
@@ -76,6 +79,26 @@ def main(argv=None) -> int:
     if "cka" in sections:
         text, figures["cka"] = cka.table(device, tuple(int(n) for n in args.cka_sizes.split(",")))
         print(text, "\n", flush=True)
+
+    if "meter" in sections:
+        if device.type == "cpu":
+            text, figures["meter"] = meter.table(args.epoch_repeats)
+            print(text, "\n", flush=True)
+            missed += _report(meter.targets(figures["meter"]))
+        else:
+            print("(g) meter: CPU only (CUDA's peak comes from the allocator, no hook runs); skipped\n", flush=True)
+    if "cpu-fast" in sections:
+        if device.type == "cpu":
+            text, figures["cpu_fast_path"] = cpu_fast_path.table(
+                tuple(int(s) for s in args.fast_path_seeds.split(",")), tuple(args.fast_path_variants.split(",")))
+            print(text, "\n", flush=True)
+        else:
+            print("(h) CPU fast path: CPU only; skipped\n", flush=True)
+    if "study" in sections:
+        text, figures["study_overhead"] = study_overhead.table()
+        print(text, "\n", flush=True)
+        missed += _report(study_overhead.targets(figures["study_overhead"]))
+    print(load_average(), flush=True)
 
     if args.json_out:
         with open(args.json_out, "w") as f:
