@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import torch
 
-from ablate.engine import build_network, build_optimizer, memory
+from ablate.engine import memory
 from ablate.engine.loop import train_epoch
-from ablate.config import TrainConfig
 
-from .epoch_time import Scale, device_bundle, random_cifar, settings
+from .epoch_time import Scale, device_bundle, network, random_cifar
 
 CASES = (("resnet32", 2, "auglocal"), ("resnet32", 2, "bp"))
 IMAGES, BATCH = 512, 64  # 8 steps an epoch: the one metered step is 1/8 of it
 SPEEDUP = 1.2  # AugLocal epoch, meter on one step over meter on every step
-
-
-def _network(model: str, depth: int, rule: str):
-    """The same network (seed 0) and its optimiser, each call."""
-    torch.manual_seed(0)
-    net = build_network(head_layers=None, seed=0, in_channels=3, num_classes=10, image_size=32,
-                        **settings(model, depth, rule))
-    return net, build_optimizer(TrainConfig(**settings(model, depth, rule), lr=0.01), net)
 
 
 def measure(repeats: int = 2) -> list[dict]:
@@ -36,8 +27,9 @@ def measure(repeats: int = 2) -> list[dict]:
     rows = []
     for model, depth, rule in CASES:
         loader = device_bundle(images, labels, scale, device).train
-        variants = {"every step": (*_network(model, depth, rule), None),
-                    "first step": (*_network(model, depth, rule), 1)}
+        # the same network (seed 0) twice
+        variants = {"every step": (*network(model, depth, rule, device), None),
+                    "first step": (*network(model, depth, rule, device), 1)}
         seconds = {name: [] for name in variants}
         peaks = {}
         for epoch in range(1 + repeats):

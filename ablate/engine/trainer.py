@@ -20,8 +20,8 @@ from ..errors import UserInputError
 from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
-from .compiling import compile_network
 from .cost import network_cost
+from .fast_path import apply_fast_path
 from .loop import EpochRun, train_epoch
 from .network import LocalNetwork
 from .schedule import learning_rate
@@ -91,13 +91,9 @@ class Trainer:
             eval_batch_size=config.eval_batch_size, seed=config.seed,
         )
         seed_everything(config.seed, cudnn_benchmark=config.cudnn_benchmark)
-        self.net = network_from_config(config, self.data.info).to(self.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        if config.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-        self.net.set_autocast(torch.bfloat16 if config.bf16 else None)
-        if config.compile:
-            compile_network(self.net, self.device)
+        self.net, self.memory_format = apply_fast_path(
+            network_from_config(config, self.data.info).to(self.device), self.device, bf16=config.bf16,
+            channels_last=config.channels_last, compile=config.compile)
         self.optimizer = build_optimizer(config, self.net)
         self.saved_meter = memory.SavedTensorMeter()
         self.metered_steps = metered_steps
