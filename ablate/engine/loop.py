@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .distributed import ALONE, Ranks, average_gradients, sum_over_ranks
 from .memory import SavedTensorMeter
 from .network import LocalNetwork
 
@@ -47,6 +48,15 @@ class EpochTotals:
         self.buffer[1] += torch.isfinite(self.buffer[0])
         self.examples += batch
         self.steps += 1
+
+    def reduce(self, ranks: Ranks) -> None:
+        """The totals of the whole trial's processes (two all-reduces, once per epoch)."""
+        if ranks.world == 1:
+            return
+        sums = torch.cat([self.buffer[0], self.buffer.new_tensor([self.examples])])
+        sum_over_ranks(sums, ranks)
+        finite = sum_over_ranks(self.buffer[1].clone(), ranks, torch.distributed.ReduceOp.MIN)
+        self.buffer[0], self.buffer[1], self.examples = sums[:-1], finite, int(sums[-1].item())
 
     def read(self) -> "EpochSums":
         """The epoch's means, in one host read (the per-layer means divided on the device,
@@ -89,22 +99,25 @@ class EpochRun:
 
 def train_epoch(net: LocalNetwork, optimizer: torch.optim.Optimizer, loader, device: torch.device, *,
                 memory_format: torch.memory_format, meter: SavedTensorMeter | None, metered_steps: int | None = 1,
-                on_step=None) -> EpochRun:
+                on_step=None, ranks: Ranks = ALONE) -> EpochRun:
     """One pass over `loader`. `meter` (None on CUDA, where the allocator keeps the peak)
     tracks the first `metered_steps` steps, or every step when it is None; `on_step()`
-    runs after each step (progress bar, stop request)."""
+    runs after each step (progress bar, stop request). With several `ranks` each trains
+    on its slice of every batch, gradients averaged (ablate.engine.distributed)."""
     net.train()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     totals = EpochTotals(net.num_local, device)
     metered_seconds, metered_examples = 0.0, 0
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, start=1):
         metered = meter is not None and (metered_steps is None or step <= metered_steps)
         step_start = time.perf_counter() if metered else 0.0
-        x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-        y = y.to(device, non_blocking=True)
+        x = ranks.shard(x.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+        global_batch, y = y.numel(), ranks.shard(y.to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
         with meter.track() if metered else nullcontext():
             out = net.train_step(x, y)
+        average_gradients(params, ranks, y.numel() / global_batch)
         optimizer.step()
         totals.add(out.stats, y.numel())
         if metered:  # a CPU step: synchronous, so the host clock times it
@@ -114,4 +127,5 @@ def train_epoch(net: LocalNetwork, optimizer: torch.optim.Optimizer, loader, dev
             on_step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    totals.reduce(ranks)
     return EpochRun(totals, time.perf_counter() - start, metered_seconds, metered_examples)

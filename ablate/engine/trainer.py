@@ -21,6 +21,7 @@ from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .cost import network_cost
+from .distributed import ALONE, device_for, join_group, launched_by_torchrun, leave_group, start_followers, stop_followers
 from .fast_path import apply_fast_path
 from .loop import EpochRun, train_epoch
 from .network import LocalNetwork
@@ -82,7 +83,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
-        self.device = select_device(config.device)
+        self.ranks = ALONE  # until fit() joins the trial's process group (config.nproc > 1)
+        self._given_data = data is not None
+        self.device = select_device(device_for(config.device, config.nproc))
         self.data = data or load_data(
             config.dataset, root=config.data_root, download=config.download,
             val_size=config.val_size, split_seed=config.split_seed,
@@ -124,7 +127,7 @@ class Trainer:
         restore_rng(state["rng"], self.device)
 
     def _save_checkpoint(self, epoch: int) -> None:
-        if self.checkpoint_path is None:
+        if self.checkpoint_path is None or not self.ranks.is_main:
             return
         save_checkpoint(self.checkpoint_path, {
             "epoch": epoch,
@@ -167,10 +170,35 @@ class Trainer:
 
         meter = self.saved_meter if self.device.type == "cpu" else None
         return train_epoch(self.net, self.optimizer, self.data.train, self.device, memory_format=self.memory_format,
-                           meter=meter, metered_steps=self.metered_steps, on_step=on_step)
+                           meter=meter, metered_steps=self.metered_steps, on_step=on_step, ranks=self.ranks)
 
     def fit(self) -> dict:
+        """Train every remaining epoch; with `nproc` > 1 as one rank of the trial's process
+        group (ablate.engine.distributed), starting the others unless torchrun did."""
+        nproc = self.config.nproc
+        if nproc == 1:
+            return self._fit()
+        if self._given_data:
+            raise UserInputError("nproc > 1: every process loads its data from the settings; pass no data=")
+        followers = [] if launched_by_torchrun() else start_followers(nproc, train_follower, self.config,
+                                                                        self.checkpoint_dir)
+        finished = False
+        try:
+            self.ranks = join_group(self.device)
+            if self.ranks.world != nproc:
+                raise UserInputError(f"nproc {nproc}, but torchrun started {self.ranks.world} processes; "
+                                     f"set --nproc {self.ranks.world} or torchrun --nproc-per-node {nproc}")
+            result = self._fit()
+            finished = True
+            return result
+        finally:
+            leave_group()
+            stop_followers(followers, failed=not finished)
+
+    def _fit(self) -> dict:
         config = self.config
+        if not self.ranks.is_main:
+            self.callbacks, self.progress = [], False  # metrics leave through rank 0
         for cb in self.callbacks:
             cb.on_train_start(self)
         bar = self._progress_bar()
@@ -258,6 +286,11 @@ class Trainer:
             "data": dataclasses.asdict(self.data.info),
             "config": self.config.flat(),
         }
+
+
+def train_follower(config: TrainConfig, checkpoint_dir: Path | None) -> None:
+    """Rank 1..N-1 of a trial whose rank 0 started it (ablate.engine.distributed)."""
+    Trainer(config, checkpoint_dir=checkpoint_dir).fit()
 
 
 def _pct(value: float | None) -> str:

@@ -1,0 +1,58 @@
+"""`nproc`: one trial as two processes (gloo on the CPU) trains as one process that takes
+the same global batches in the same two slices and averages their gradients."""
+
+import torch
+
+from ablate.config import TrainConfig
+from ablate.engine import Trainer
+from ablate.engine.schedule import learning_rate
+
+TWO = dict(model="resnet20", width=0.25, dataset="digits", batch_size=32, train_subset=128, val_size=32,
+           epochs=1, lr=0.05, schedule="constant", rule="auglocal", aux_depth=2, device="cpu", nproc=2)
+
+
+def one_process_on_the_same_slices(config: TrainConfig):
+    """The reference: every global batch split in two as the ranks split it, both slices'
+    gradients averaged before one optimiser step."""
+    trainer = Trainer(config.model_copy(update={"nproc": 1}))
+    net, optimizer = trainer.net, trainer.optimizer
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, 1)
+    trainer.data.train.set_epoch(1)
+    net.train()
+    loss_sum, seen = 0.0, 0
+    for x, y in trainer.data.train:
+        optimizer.zero_grad(set_to_none=True)
+        for xs, ys in zip(torch.tensor_split(x, 2), torch.tensor_split(y, 2)):
+            out = net.train_step(xs, ys)  # backward accumulates the two slices' gradients
+            loss_sum += float(out.loss) * len(ys)
+            seen += len(ys)
+        for p in net.parameters():
+            if p.grad is not None:
+                p.grad /= 2
+        optimizer.step()
+    return net, loss_sum / seen
+
+
+def test_two_processes_train_as_one_on_the_same_global_batches(tmp_path):
+    config = TrainConfig(**TWO)
+    result = Trainer(config, checkpoint_dir=tmp_path).fit()
+    assert result["status"] == "finished", result["message"]
+    reference, train_loss = one_process_on_the_same_slices(config)
+
+    two = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"]  # written by rank 0
+    params = dict(reference.named_parameters())
+    assert params and set(params) <= set(two)
+    for name, value in params.items():
+        torch.testing.assert_close(two[name], value.detach(), rtol=1e-4, atol=1e-6, msg=name)
+    assert abs(result["final"]["train_loss"] - train_loss) <= 1e-5 * train_loss
+
+
+def test_more_processes_than_examples_in_a_batch_is_a_one_line_error():
+    from click.testing import CliRunner
+
+    from ablate.cli.main import cli
+
+    done = CliRunner().invoke(cli, ["train", "--dataset", "digits", "--nproc", "4", "--batch-size", "2"])
+    assert done.exit_code == 2 and "batch_size 2 gives some of the 4 processes no examples" in done.output
+    assert "Traceback" not in done.output
