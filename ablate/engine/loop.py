@@ -122,7 +122,7 @@ def train_epoch(net: LocalNetwork, optimizer: torch.optim.Optimizer, loader, dev
         totals.add(out.stats, y.numel())
         if metered:  # a CPU step: synchronous, so the host clock times it
             metered_seconds += time.perf_counter() - step_start
-            metered_examples += y.numel()
+            metered_examples += global_batch  # totals.examples counts every rank's slice
         if on_step is not None:
             on_step()
     if device.type == "cuda":
