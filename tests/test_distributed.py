@@ -1,14 +1,25 @@
 """`nproc`: one trial as two processes (gloo on the CPU) trains as one process that takes
-the same global batches in the same two slices and averages their gradients."""
+the same global batches in the same two slices and averages their gradients, and resumes
+from the checkpoints its first process writes."""
 
+import pytest
 import torch
 
 from ablate.config import TrainConfig
-from ablate.engine import Trainer
+from ablate.engine import Callback, Trainer
 from ablate.engine.schedule import learning_rate
+from ablate.engine.stopping import StopRequest
 
 TWO = dict(model="resnet20", width=0.25, dataset="digits", batch_size=32, train_subset=128, val_size=32,
-           epochs=1, lr=0.05, schedule="constant", rule="auglocal", aux_depth=2, device="cpu", nproc=2)
+           epochs=2, lr=0.05, schedule="constant", rule="auglocal", aux_depth=2, device="cpu", nproc=2)
+
+
+class StopAfterFirstEpoch(Callback):
+    def __init__(self, stop: StopRequest):
+        self.stop = stop
+
+    def on_epoch_end(self, metrics):
+        self.stop.request()
 
 
 def one_process_on_the_same_slices(config: TrainConfig):
@@ -16,28 +27,33 @@ def one_process_on_the_same_slices(config: TrainConfig):
     gradients averaged before one optimiser step."""
     trainer = Trainer(config.model_copy(update={"nproc": 1}))
     net, optimizer = trainer.net, trainer.optimizer
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate(config, 1)
-    trainer.data.train.set_epoch(1)
-    net.train()
-    loss_sum, seen = 0.0, 0
-    for x, y in trainer.data.train:
-        optimizer.zero_grad(set_to_none=True)
-        for xs, ys in zip(torch.tensor_split(x, 2), torch.tensor_split(y, 2)):
-            out = net.train_step(xs, ys)  # backward accumulates the two slices' gradients
-            loss_sum += float(out.loss) * len(ys)
-            seen += len(ys)
-        for p in net.parameters():
-            if p.grad is not None:
-                p.grad /= 2
-        optimizer.step()
-    return net, loss_sum / seen
+    for epoch in range(1, config.epochs + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch)
+        trainer.data.train.set_epoch(epoch)
+        net.train()
+        loss_sum, seen = 0.0, 0
+        for x, y in trainer.data.train:
+            optimizer.zero_grad(set_to_none=True)
+            for xs, ys in zip(torch.tensor_split(x, 2), torch.tensor_split(y, 2)):
+                out = net.train_step(xs, ys)  # backward accumulates the two slices' gradients
+                loss_sum += float(out.loss) * len(ys)
+                seen += len(ys)
+            for p in net.parameters():
+                if p.grad is not None:
+                    p.grad /= 2
+            optimizer.step()
+    return net, loss_sum / seen  # the last epoch's
 
 
-def test_two_processes_train_as_one_on_the_same_global_batches(tmp_path):
+def test_two_processes_train_as_one_on_the_same_global_batches_and_resume(tmp_path):
     config = TrainConfig(**TWO)
-    result = Trainer(config, checkpoint_dir=tmp_path).fit()
+    stop = StopRequest()
+    with pytest.raises(KeyboardInterrupt):  # after epoch 1 and its checkpoint, as Ctrl-C does
+        Trainer(config, checkpoint_dir=tmp_path, stop=stop, callbacks=[StopAfterFirstEpoch(stop)]).fit()
+    result = Trainer(config, checkpoint_dir=tmp_path).fit()  # resumes at epoch 2
     assert result["status"] == "finished", result["message"]
+    assert [m["epoch"] for m in result["history"]] == [1, 2]
     reference, train_loss = one_process_on_the_same_slices(config)
 
     two = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"]  # written by rank 0

@@ -21,7 +21,8 @@ from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .cost import network_cost
-from .distributed import ALONE, device_for, join_group, launched_by_torchrun, leave_group, start_followers, stop_followers
+from .distributed import (ALONE, device_for, join_group, launched_by_torchrun, leave_group, start_followers,
+                          stop_followers)
 from .fast_path import apply_fast_path
 from .loop import EpochRun, train_epoch
 from .network import LocalNetwork
