@@ -72,3 +72,24 @@ def test_more_processes_than_examples_in_a_batch_is_a_one_line_error():
     done = CliRunner().invoke(cli, ["train", "--dataset", "digits", "--nproc", "4", "--batch-size", "2"])
     assert done.exit_code == 2 and "batch_size 2 gives some of the 4 processes no examples" in done.output
     assert "Traceback" not in done.output
+
+
+def test_a_streaming_loader_decodes_only_its_ranks_equal_slice_of_each_batch():
+    from ablate.data import StreamLoader
+
+    class Numbered(torch.utils.data.Dataset):
+        def __len__(self):
+            return 23
+
+        def __getitem__(self, i):
+            return torch.full((1, 2, 2), float(i)), i
+
+    def batches(rank=None):
+        loader = StreamLoader(Numbered(), batch_size=8, shuffle=True, num_workers=0, seed=3)
+        if rank is not None:
+            loader.shard(rank, 2)
+        return [y.tolist() for _, y in loader]
+
+    whole, first, second = batches(), batches(0), batches(1)
+    assert [len(b) for b in whole] == [8, 8, 7] and [len(b) for b in first] == [len(b) for b in second] == [4, 4, 3]
+    assert [a + b for a, b in zip(first, second)] == [w[:len(w) - len(w) % 2] for w in whole]

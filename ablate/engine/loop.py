@@ -106,14 +106,19 @@ def train_epoch(net: LocalNetwork, optimizer: torch.optim.Optimizer, loader, dev
     on its slice of every batch, gradients averaged (ablate.engine.distributed)."""
     net.train()
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    loader_slices = ranks.world > 1 and getattr(loader, "slices_batches", False)
     totals = EpochTotals(net.num_local, device)
     metered_seconds, metered_examples = 0.0, 0
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, start=1):
         metered = meter is not None and (metered_steps is None or step <= metered_steps)
         step_start = time.perf_counter() if metered else 0.0
-        x = ranks.shard(x.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
-        global_batch, y = y.numel(), ranks.shard(y.to(device, non_blocking=True))
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if loader_slices:  # the loader gave this rank its equal slice already
+            global_batch = y.numel() * ranks.world
+        else:
+            global_batch, x, y = y.numel(), ranks.shard(x), ranks.shard(y)
+        x = x.contiguous(memory_format=memory_format)
         optimizer.zero_grad(set_to_none=True)
         with meter.track() if metered else nullcontext():
             out = net.train_step(x, y)

@@ -186,6 +186,7 @@ class Trainer:
         finished = False
         try:
             self.ranks = join_group(self.device)
+            self.data.train.shard(self.ranks.rank, self.ranks.world)
             if self.ranks.world != nproc:
                 raise UserInputError(f"nproc {nproc}, but torchrun started {self.ranks.world} processes; "
                                      f"set --nproc {self.ranks.world} or torchrun --nproc-per-node {nproc}")
