@@ -60,3 +60,26 @@ def test_totals_name_the_first_step_whose_loss_was_not_finite(bad):
         aux = bad if step in (3, 5) else 1.0
         totals.add(torch.tensor([1.0, aux, 1.0, 1.0]), batch=8)
     assert totals.read().first_bad_step == 3
+
+
+def test_a_step_adds_to_the_totals_with_four_kernels_whatever_the_depth():
+    """The totals of an epoch cost a fixed handful of kernels per step, not a few per layer."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    for num_local in (1, 50):
+        totals = EpochTotals(num_local=num_local, device=torch.device("cpu"))
+        stats = torch.ones(2 + 2 * num_local)
+        totals.add(stats, batch=8)  # the first batch of a size makes its weights
+        with Count() as count:
+            totals.add(stats, batch=8)
+        computing = [op for op in count.ops if not op.startswith(("select", "view", "alias", "slice"))]
+        assert len(computing) == 4, count.ops  # multiply-add; multiply, compare, add

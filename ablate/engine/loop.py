@@ -1,8 +1,8 @@
 """One training epoch, with only arithmetic in its hot path.
 
-Per step the loop launches the step's own kernels and five more: the step's results
-come as one device vector (StepOutput.stats), which one multiply and one add fold into
-a preallocated buffer of running sums, and two more count, per entry, the steps whose
+Per step the loop launches the step's own kernels and four more: the step's results
+come as one device vector (StepOutput.stats, one stack), which one multiply-add folds into
+a preallocated buffer of running sums, and three more count, per entry, the steps whose
 running sums are still finite. Nothing is read back to the host before the epoch ends.
 
 The saved-tensor meter (CPU peak memory, ablate.engine.memory) runs a Python hook per
@@ -33,6 +33,7 @@ class EpochTotals:
     def __init__(self, num_local: int, device: torch.device):
         self.num_losses = 1 + num_local
         self.buffer = torch.zeros(2, 2 * self.num_losses, device=device)
+        self.sums, self.finite = self.buffer  # views of its rows, made once
         self.examples = 0
         self.steps = 0
         self._weights: dict[int, torch.Tensor] = {}  # batch size -> [batch] * losses + [1] * counts
@@ -42,10 +43,11 @@ class EpochTotals:
         if weights is None:
             weights = self._weights[batch] = torch.tensor([float(batch)] * self.num_losses + [1.0] * self.num_losses,
                                                           device=self.buffer.device)
-        self.buffer[0] += stats * weights
+        self.sums.addcmul_(stats, weights)  # sums + stats * weights, rounded as a multiply then an add
         # A sum stays non-finite once a step's value is (NaN and inf propagate), so the
-        # count of finite steps places the first bad one without a host read per step.
-        self.buffer[1] += torch.isfinite(self.buffer[0])
+        # count of finite steps places the first bad one without a host read per step;
+        # x * 0 == 0 holds exactly when x is finite (one kernel fewer than isfinite's four).
+        self.finite.add_(self.sums.mul(0).eq_(0))
         self.examples += batch
         self.steps += 1
 
@@ -53,19 +55,21 @@ class EpochTotals:
         """The totals of the whole trial's processes (two all-reduces, once per epoch)."""
         if ranks.world == 1:
             return
-        sums = torch.cat([self.buffer[0], self.buffer.new_tensor([self.examples])])
+        sums = torch.cat([self.sums, self.sums.new_tensor([self.examples])])
         sum_over_ranks(sums, ranks)
-        finite = sum_over_ranks(self.buffer[1].clone(), ranks, torch.distributed.ReduceOp.MIN)
-        self.buffer[0], self.buffer[1], self.examples = sums[:-1], finite, int(sums[-1].item())
+        finite = sum_over_ranks(self.finite.clone(), ranks, torch.distributed.ReduceOp.MIN)
+        self.sums.copy_(sums[:-1])
+        self.finite.copy_(finite)
+        self.examples = int(sums[-1].item())
 
     def read(self) -> "EpochSums":
         """The epoch's means, in one host read (the per-layer means divided on the device,
         in float32, as they always were: the recorded numbers stay bit for bit)."""
         n = max(self.examples, 1)
         k = self.num_losses
-        sums = self.buffer[0]
+        sums = self.sums
         aux_loss, aux_acc = (sums[1:k] / n).tolist(), (sums[k + 1:] / n).tolist()
-        (loss, correct), finite = sums[[0, k]].tolist(), self.buffer[1].min().item()
+        (loss, correct), finite = sums[[0, k]].tolist(), self.finite.min().item()
         return EpochSums(loss=loss / n, aux_loss=aux_loss, acc=correct / n, aux_acc=aux_acc, examples=self.examples,
                          first_bad_step=int(finite) + 1 if finite < self.steps else None)
 
