@@ -103,12 +103,12 @@ def _follower(rank: int, environment: dict, target, args) -> None:
 
 def stop_followers(followers: list, *, failed: bool) -> None:
     """Wait for ranks 1..N-1 (or end them, when rank 0 stopped early); the torchrun
-    variables this process set are removed."""
+    variables this process set for them are removed (torchrun's own stay)."""
     for process in followers:
         if failed:
             process.terminate()
         process.join()
-    for name in TORCHRUN_VARIABLES:
+    for name in TORCHRUN_VARIABLES if followers else ():
         os.environ.pop(name, None)
     bad = [p.exitcode for p in followers if p.exitcode not in (0, None)]
     if bad and not failed:
