@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 ABLATE  := $(VENV)/bin/ablate
 STAMP   := $(VENV)/.ablate-installed
 
-.PHONY: install demo test bench results results-budget screenshots clean
+.PHONY: install demo test bench bench-gpu results results-budget screenshots clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# every GPU target in one command, on a GPU machine with torch, torchvision, numpy, pyyaml
+# and click but without optuna, mlflow or pydantic (and no network): no install, the
+# checkout on the path; one timed epoch per configuration to stay under 8 minutes
+bench-gpu:
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m benchmarks --device cuda --only memory --only epoch --only overlap --epoch-repeats 1
 
 # RESULTS.md: the rules study and the reduced depth x schedule design on Fashion-MNIST at
 # one CPU budget, 4 epochs x 9,000 training images, chosen from the budget curve (RESULTS.md

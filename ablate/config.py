@@ -23,7 +23,7 @@ from .rules import AUGLOCAL, RULES
 # channels_last is not either: it was part of cell ids before this set grew, and the ids
 # of finished studies must not change.
 EXECUTION_ONLY = frozenset({"device", "num_workers", "eval_batch_size", "download", "data_root",
-                            "cudnn_benchmark", "compile"})
+                            "cudnn_benchmark", "compile", "nproc"})
 
 
 # torch.manual_seed takes a signed 64-bit seed (negative ones too); ablate's seeds are >= 0
@@ -74,12 +74,22 @@ class TrainConfig(BaseModel):
 
     # execution (the GPU fast path: bf16, channels_last, cudnn_benchmark, compile; see README "Performance")
     device: str = "auto"
-    bf16: bool = Field(False, description="bfloat16 autocast of forward and backward (losses stay float32)")
+    bf16: bool = Field(False, description="bfloat16 autocast of each unit's forward (backward follows its dtypes; "
+                                          "losses stay float32)")
     channels_last: bool = Field(False, description="NHWC memory format for the network and its inputs")
     cudnn_benchmark: bool = Field(False, description="let cuDNN time its convolution algorithms and keep the "
                                                      "fastest; faster, but not bit-reproducible")
     compile: bool = Field(False, description="torch.compile each local layer with its auxiliary net, and the "
                                              "end-to-end head group")
+    nproc: int = Field(1, ge=1, description="processes that train this one run together (torch.distributed: one "
+                                            "GPU each, or gloo on the CPU); each takes its slice of every batch")
+
+    @model_validator(mode="after")
+    def _a_slice_for_every_process(self):
+        if self.batch_size < self.nproc:
+            raise ValueError(f"batch_size {self.batch_size} gives some of the {self.nproc} processes no examples; "
+                             "raise batch_size or lower nproc")
+        return self
 
     @field_validator("device")
     @classmethod

@@ -4,9 +4,11 @@
     images (reflect-pad 4 random crop, flip, ToTensor, Normalize) in worker processes
     started anew every epoch, float32, channels-first, cuDNN autotuning on, and the
     loss and accuracy read back with `.item()` after every batch;
-(b) ablate's fast path: the Trainer itself on its device-resident loader (batched
-    augmentation on the device), channels-last, bf16 autocast, cuDNN autotuning,
-    metrics summed on the device and read once per epoch, optionally torch.compile.
+(b) ablate's fast path: the Trainer's own epoch loop (ablate.engine.loop, its memory meter
+    on the first step of each epoch on a CPU) on the device-resident loader (batched
+    augmentation on the device), channels-last, bf16 autocast, cuDNN autotuning, metrics
+    summed on the device and read once per epoch, optionally torch.compile. The loop, not
+    the Trainer, so that this benchmark needs no pydantic (a bare GPU machine).
 
 Both run the same gradient-isolated step (LocalNetwork.train_step) on the same random
 CIFAR-shaped uint8 images, for resnet32 (d=2) and resnet110 (d=3), tau=0.5 linear decay,
@@ -29,11 +31,12 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from ablate.engine import Trainer, build_network, describe_network, memory, training_flops
-from ablate.config import TrainConfig
 from ablate.data import DataBundle, DataInfo, DeviceLoader
 from ablate.data.base import drop_last_for_training
 from ablate.data.torchvision_sets import SETS
+from ablate.engine import build_network, describe_network, memory, training_flops
+from ablate.engine.fast_path import apply_fast_path
+from ablate.engine.loop import train_epoch
 
 from .loader import PILImages
 
@@ -42,6 +45,7 @@ MODELS = (("resnet32", 2), ("resnet110", 3))  # (backbone, AugLocal's base auxil
 RULES = ("bp", "auglocal")
 PLAN = dict(selection="uniform", decay="linear", decay_coeff=0.5)
 FAST_PATH = dict(bf16=True, channels_last=True, cudnn_benchmark=True)
+SGD = dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,18 @@ def training_flops_of(model: str, depth: int, rule: str) -> int:
 # ------------------------------------------------------------------------ (a) reference
 
 
-def reference_epochs(model: str, depth: int, rule: str, images_hwc: np.ndarray, labels: np.ndarray,
-                     scale: Scale, device: torch.device) -> Epoch:
+def network(model: str, depth: int, rule: str, device: torch.device):
+    """(network, SGD optimiser), seed 0, cuDNN autotuning on (both paths)."""
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
     net = build_network(head_layers=None, seed=0, in_channels=3, num_classes=10, image_size=32,
                         **settings(model, depth, rule)).to(device).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    return net, torch.optim.SGD(net.parameters(), **SGD)
+
+
+def reference_epochs(model: str, depth: int, rule: str, images_hwc: np.ndarray, labels: np.ndarray,
+                     scale: Scale, device: torch.device) -> Epoch:
+    net, optimizer = network(model, depth, rule, device)
     pipeline = transforms.Compose([
         transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
         transforms.RandomHorizontalFlip(),
@@ -147,38 +156,49 @@ def device_bundle(images_hwc: np.ndarray, labels: np.ndarray, scale: Scale, devi
     return DataBundle(info=info, train=train, val=None, test=test)
 
 
-def fast_config(model: str, depth: int, rule: str, scale: Scale, device: torch.device, *, compiled: bool,
-                epochs: int) -> TrainConfig:
-    return TrainConfig(**settings(model, depth, rule), dataset="cifar10", batch_size=scale.batch,
-                       eval_batch_size=scale.batch, lr=0.01, schedule="constant", epochs=epochs,
-                       val_size=0, device=str(device), compile=compiled, **FAST_PATH)
+def fast_network(model: str, depth: int, rule: str, device: torch.device, *, compiled: bool):
+    """(network, optimiser, input memory format) with the fast path's switches applied."""
+    net, optimizer = network(model, depth, rule, device)
+    switches = {k: v for k, v in FAST_PATH.items() if k != "cudnn_benchmark"}  # set by network()
+    net, memory_format = apply_fast_path(net, device, compile=compiled, **switches)
+    return net, optimizer, memory_format
+
+
+def fast_epoch(net, optimizer, memory_format, loader, device: torch.device, epoch: int) -> Epoch:
+    meter = memory.SavedTensorMeter() if device.type == "cpu" else None
+    memory.reset_peak(device)
+    loader.set_epoch(epoch)
+    run = train_epoch(net, optimizer, loader, device, memory_format=memory_format, meter=meter)
+    run.totals.read()  # the Trainer's one host read per epoch
+    peak = memory.peak_cuda_bytes(device) if meter is None else meter.peak
+    return Epoch(run.seconds, peak)
 
 
 def fast_epochs(model: str, depth: int, rule: str, bundle: DataBundle, scale: Scale, device: torch.device,
                 *, compiled: bool) -> Epoch:
-    config = fast_config(model, depth, rule, scale, device, compiled=compiled, epochs=1 + scale.timed_epochs)
-    result = Trainer(config, data=bundle).fit()
-    if result["status"] != "finished":
-        raise RuntimeError(f"fast path {model} {rule}: {result['message']}")
-    # epoch 1 warms up (compilation, autotuning)
-    return fastest([Epoch(m["epoch_time_s"], m["peak_memory_bytes"]) for m in result["history"][1:]])
+    net, optimizer, memory_format = fast_network(model, depth, rule, device, compiled=compiled)
+    # epoch 0 warms up (compilation, autotuning)
+    epochs = [fast_epoch(net, optimizer, memory_format, bundle.train, device, epoch)
+              for epoch in range(1 + scale.timed_epochs)]
+    return fastest(epochs[1:])
 
 
 def host_syncs_per_step(device: torch.device, scale: Scale) -> float | None:
-    """CUDA's own detector (sync debug mode) over the fast path's whole run, for an epoch of
-    2 and of 4 steps: syncs that grow with the steps are per-step syncs. None on CPU."""
+    """CUDA's own detector (sync debug mode) over a fast-path epoch and its one read of the
+    totals, for an epoch of 2 and of 4 steps: syncs that grow with the steps are per-step
+    syncs. None on CPU."""
     if device.type != "cuda":
         return None
     counts = []
     for steps in (2, 4):
         images, labels = random_cifar(steps * scale.batch, seed=1)
         bundle = device_bundle(images, labels, scale, device)
-        trainer = Trainer(fast_config("resnet32", 2, "auglocal", scale, device, compiled=False, epochs=1), data=bundle)
+        net, optimizer, memory_format = fast_network("resnet32", 2, "auglocal", device, compiled=False)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             torch.cuda.set_sync_debug_mode("warn")
             try:
-                trainer.fit()
+                fast_epoch(net, optimizer, memory_format, bundle.train, device, 0)
             finally:
                 torch.cuda.set_sync_debug_mode("default")
         counts.append(sum("synchroniz" in str(w.message) for w in caught))
@@ -231,7 +251,7 @@ def table(scale: Scale, device: torch.device, *, compiled: bool) -> tuple[str, d
         f"One training epoch of {scale.images} random CIFAR-shaped images, batch {scale.batch}; tau=0.5 linear, "
         f"uniform; fastest of {scale.timed_epochs} epochs after a warm-up epoch",
         f"(a) reference: DataLoader + PIL, {scale.workers} workers, float32, per-batch .item()",
-        f"(b) fast path: Trainer, device-resident loader, {fast_settings}",
+        f"(b) fast path: the Trainer's epoch loop, device-resident loader, {fast_settings}",
         "",
         f"| model | d | rule | (a) s/epoch | (b) s/epoch | speed-up (a)/(b) | (a) peak MiB | (b) peak MiB "
         f"({memory_kind}) |",

@@ -27,6 +27,15 @@ def describe_machine(device: torch.device) -> str:
             f"python {platform.python_version()}")
 
 
+def load_average() -> str:
+    """The machine's load (other processes slow every figure; the ratios less so)."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cores)"
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,4 @@
-"""(g) Validating a study file, side by side at two sizes: a study of 1,000 trials and one of
+"""(j) Validating a study file, side by side at two sizes: a study of 1,000 trials and one of
 10,000 (ablate's limit), the same two cells with more seeds. Linear validation shows as a
 time ratio near the size ratio (10); a 200,000-seed file is refused by the size limit
 before it is parsed."""

@@ -86,12 +86,11 @@ def record_step(case: str, **changes) -> dict:
                         decay=cfg.decay, decay_coeff=cfg.decay_coeff, head_layers=cfg.head_layers, seed=cfg.seed,
                         width=cfg.width, in_channels=1, num_classes=10, image_size=8)
     optimizer = build_optimizer(cfg, net)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+    net.set_autocast(torch.bfloat16 if cfg.bf16 else None)
     steps, gradients = [], None
     for index, (x, y) in enumerate(_batches(STEPS)):
         optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            out = net.train_step(x, y)
+        out = net.train_step(x, y)
         if index == 0:
             gradients = {name: fingerprint(p.grad) for name, p in net.named_parameters() if p.grad is not None}
         optimizer.step()

@@ -47,6 +47,14 @@ class Loader(abc.ABC):
     batch_size: int
     drop_last: bool
     epoch: int = 0  # the epoch the next pass runs as
+    # True: after shard(rank, world) the loader yields only that rank's equal slice of each
+    # global batch (it decodes no more than that); False: it yields global batches and the
+    # training loop slices them (free for data already on the device)
+    slices_batches: bool = False
+
+    def shard(self, rank: int, world: int) -> None:
+        """Make this loader one of `world` ranks' (a no-op unless it slices batches itself)."""
+        self.rank, self.world = rank, world
 
     @property
     @abc.abstractmethod

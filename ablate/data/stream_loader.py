@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from .base import Loader, epoch_seed
 
@@ -19,7 +19,13 @@ class StreamLoader(Loader):
     so do the seeds of that epoch's worker processes, so with num_workers >= 1 the
     augmentation of epoch e is reproducible too; with num_workers = 0 the transforms
     draw from torch's global generator. Each pass runs as `epoch` and then advances it.
+    After `shard(rank, world)` its workers decode only this rank's slice of every global
+    batch, trimmed to a multiple of `world` examples so that every slice has the same size
+    (at most world - 1 examples of a batch are left out).
     """
+
+    slices_batches = True
+    rank, world = 0, 1
 
     def __init__(self, dataset: Dataset, *, batch_size: int, shuffle: bool = False,
                  drop_last: bool = False, num_workers: int = 2, device: str | torch.device = "cpu",
@@ -43,8 +49,26 @@ class StreamLoader(Loader):
         generator = torch.Generator()
         generator.manual_seed(epoch_seed(self.seed, epoch))
         on_cuda = self.device.type == "cuda"
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle,
-                            drop_last=self.drop_last, num_workers=self.num_workers,
+        order = (RandomSampler(self.dataset, generator=generator) if self.shuffle
+                 else SequentialSampler(self.dataset))
+        batches = _Slices(BatchSampler(order, self.batch_size, self.drop_last), self.rank, self.world)
+        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers,
                             pin_memory=on_cuda, generator=generator)
         for x, y in loader:
             yield x.to(self.device, non_blocking=on_cuda), y.to(self.device, non_blocking=on_cuda)
+
+
+class _Slices:
+    """Rank `rank`'s equal slice of each batch of indices (all of it when alone)."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            size = len(batch) // self.world
+            if size:
+                yield batch[self.rank * size:(self.rank + 1) * size]

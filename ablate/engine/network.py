@@ -10,6 +10,7 @@ is plain back-propagation (the `bp` rule).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -22,12 +23,31 @@ from ..plan import AuxPlan
 
 @dataclass
 class StepOutput:
-    """Detached results of one step; tensors stay on the device (no host sync)."""
+    """Detached results of one step in one device vector (no host sync, one tensor for the
+    running totals to add): the output-head loss, the N local losses, then the output
+    head's and the N auxiliary classifiers' correct predictions (float counts)."""
 
-    loss: torch.Tensor  # output-head cross-entropy, scalar
-    correct: torch.Tensor  # output-head correct predictions in the batch, scalar
-    aux_loss: torch.Tensor  # (N,) local losses
-    aux_correct: torch.Tensor  # (N,) local auxiliary classifiers' correct predictions
+    stats: torch.Tensor  # (2 + 2N,): [loss, *aux_loss, correct, *aux_correct]
+
+    @property
+    def num_losses(self) -> int:
+        return self.stats.numel() // 2
+
+    @property
+    def loss(self) -> torch.Tensor:  # output-head cross-entropy, scalar
+        return self.stats[0]
+
+    @property
+    def aux_loss(self) -> torch.Tensor:  # (N,) local losses
+        return self.stats[1:self.num_losses]
+
+    @property
+    def correct(self) -> torch.Tensor:  # output-head correct predictions in the batch, scalar
+        return self.stats[self.num_losses]
+
+    @property
+    def aux_correct(self) -> torch.Tensor:  # (N,) auxiliary classifiers' correct predictions
+        return self.stats[self.num_losses + 1:]
 
 
 class LocalNetwork(nn.Module):
@@ -49,6 +69,15 @@ class LocalNetwork(nn.Module):
         layers = backbone.layers
         self._local_units = [LocalUnit(layers[i], aux_heads[i]) for i in range(plan.num_local)]
         self._head_unit = HeadUnit(layers[plan.num_local:], backbone.head)
+        self.autocast_dtype: torch.dtype | None = None  # set_autocast
+
+    def set_autocast(self, dtype: torch.dtype | None) -> None:
+        """Run each unit's forward under autocast to `dtype` (None: the caller's precision).
+        Inside the units, not around the step: the backward passes then run outside autocast,
+        as PyTorch's AMP guidance asks (each backward op takes its forward op's dtype anyway)."""
+        self.autocast_dtype = dtype
+        for unit in self._local_units + [self._head_unit]:
+            unit.autocast_dtype = dtype
 
     @property
     def num_local(self) -> int:
@@ -71,23 +100,17 @@ class LocalNetwork(nn.Module):
         """Forward and backward of one batch; the caller steps the optimiser."""
         needs_image = any(head.needs_image for head in self.aux_heads)
         image = (x * self.std + self.mean).clamp_(0, 1) if needs_image else None
-        aux_loss, aux_correct = [], []
+        losses, counts = [], []
         h = x
         for unit in self._local_units:
-            h, loss_i, logits_i = unit(h, y, image)
+            h, loss_i, correct_i = unit(h, y, image)
             loss_i.backward()  # frees layer i's graph now: the memory saving
-            aux_loss.append(loss_i.detach())
-            aux_correct.append((logits_i.detach().argmax(1) == y).sum())
+            losses.append(loss_i.detach().float())
+            counts.append(correct_i)
             h = h.detach()  # gradient isolation
-        loss, logits = self._head_unit(h, y)
+        loss, correct = self._head_unit(h, y)
         loss.backward()
-        empty = x.new_zeros(0)
-        return StepOutput(
-            loss=loss.detach(),
-            correct=(logits.detach().argmax(1) == y).sum(),
-            aux_loss=torch.stack(aux_loss) if aux_loss else empty,
-            aux_correct=torch.stack(aux_correct).float() if aux_correct else empty,
-        )
+        return StepOutput(torch.stack([loss.detach(), *losses, correct, *counts]))
 
     def compile_step(self, **options) -> None:
         """Run every unit of `train_step` through torch.compile(**options): each local
@@ -102,27 +125,40 @@ class LocalNetwork(nn.Module):
         self._head_unit = torch.compile(self._head_unit, **options)
 
 
+def _correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions as a float count, counted inside the unit so compile fuses it."""
+    return (logits.detach().argmax(1) == y).sum(dtype=torch.float32)
+
+
+def _autocast(dtype: torch.dtype | None, device: torch.device):
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 class LocalUnit:
-    """Local layer i and its auxiliary net: (layer output, local loss, auxiliary logits)."""
+    """Local layer i and its auxiliary net: (layer output, local loss, correct predictions)."""
 
     def __init__(self, layer: nn.Module, aux_head: nn.Module):
         self.layer, self.aux_head = layer, aux_head
+        self.autocast_dtype: torch.dtype | None = None
 
     def __call__(self, h: torch.Tensor, y: torch.Tensor, image: torch.Tensor | None):
-        h = self.layer(h)
-        loss, logits = self.aux_head(h, y, image)
-        return h, loss, logits
+        with _autocast(self.autocast_dtype, h.device):
+            h = self.layer(h)
+            loss, logits = self.aux_head(h, y, image)
+        return h, loss, _correct(logits, y)
 
 
 class HeadUnit:
-    """The end-to-end head group (layers N..L-1 and the output head): (loss, logits).
-    The loss is float32 whatever the autocast dtype of the logits."""
+    """The end-to-end head group (layers N..L-1 and the output head): (loss, correct
+    predictions). The loss is float32 whatever the autocast dtype of the logits."""
 
     def __init__(self, layers: nn.ModuleList, head: nn.Module):
         self.layers, self.head = layers, head
+        self.autocast_dtype: torch.dtype | None = None
 
     def __call__(self, h: torch.Tensor, y: torch.Tensor):
-        for layer in self.layers:
-            h = layer(h)
-        logits = self.head(h)
-        return F.cross_entropy(logits.float(), y), logits
+        with _autocast(self.autocast_dtype, h.device):
+            for layer in self.layers:
+                h = layer(h)
+            logits = self.head(h)
+        return F.cross_entropy(logits.float(), y), _correct(logits, y)

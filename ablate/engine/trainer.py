@@ -1,16 +1,14 @@
 """The Trainer: optimiser, schedule, epochs, evaluation, memory and time accounting,
 per-epoch checkpoints. Imports neither optuna nor mlflow: metrics leave through callbacks.
+The epoch loop itself is ablate.engine.loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import random
-import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,11 @@ from ..devices import select_device
 from . import memory
 from .build import network_from_config
 from .checkpoints import CHECKPOINT_NAME, load_checkpoint, restore_rng, rng_state, save_checkpoint
-from .compiling import compile_network
 from .cost import network_cost
+from .distributed import (ALONE, device_for, join_group, launched_by_torchrun, leave_group, start_followers,
+                          stop_followers)
+from .fast_path import apply_fast_path
+from .loop import EpochRun, train_epoch
 from .network import LocalNetwork
 from .schedule import learning_rate
 from .stopping import StopRequest
@@ -57,36 +58,6 @@ def build_optimizer(config: TrainConfig, net: LocalNetwork) -> torch.optim.Optim
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-@dataclass
-class _EpochTotals:
-    """Running sums kept on the device and read once per epoch (no per-step sync)."""
-
-    device: torch.device
-    num_local: int
-    examples: int = 0
-    loss: torch.Tensor = field(init=False)
-    correct: torch.Tensor = field(init=False)
-    aux_loss: torch.Tensor = field(init=False)
-    aux_correct: torch.Tensor = field(init=False)
-    first_bad_step: torch.Tensor = field(init=False)
-
-    def __post_init__(self):
-        zeros = lambda *shape: torch.zeros(shape, device=self.device)  # noqa: E731
-        self.loss, self.correct = zeros(), zeros()
-        self.aux_loss, self.aux_correct = zeros(self.num_local), zeros(self.num_local)
-        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
-
-    def add(self, step: int, out, batch: int) -> None:
-        self.examples += batch
-        self.loss += out.loss.float() * batch
-        self.correct += out.correct
-        self.aux_loss += out.aux_loss.float() * batch
-        self.aux_correct += out.aux_correct
-        finite = torch.isfinite(out.loss) & torch.isfinite(out.aux_loss).all()
-        self.first_bad_step = torch.where(finite | (self.first_bad_step >= 0),
-                                          self.first_bad_step, torch.full_like(self.first_bad_step, step))
-
-
 class Trainer:
     """Trains one network as a TrainConfig says, reporting to callbacks.
 
@@ -94,15 +65,20 @@ class Trainer:
     started on a directory holding one resumes from it and ends with the same numbers
     as an uninterrupted run. `stop` (see ablate.engine.stopping) ends training with a
     KeyboardInterrupt at the end of an epoch, after its checkpoint, or at once.
+    `metered_steps`: how many steps of each epoch the CPU memory meter tracks (None:
+    every step; see ablate.engine.loop).
     """
 
     def __init__(self, config: TrainConfig, *, callbacks=(), checkpoint_dir: str | Path | None = None,
-                 progress: bool = False, data=None, stop: StopRequest | None = None):
+                 progress: bool = False, data=None, stop: StopRequest | None = None,
+                 metered_steps: int | None = 1):
         self.config = config
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
-        self.device = select_device(config.device)
+        self.ranks = ALONE  # until fit() joins the trial's process group (config.nproc > 1)
+        self._given_data = data is not None
+        self.device = select_device(device_for(config.device, config.nproc))
         self.data = data or load_data(
             config.dataset, root=config.data_root, download=config.download,
             val_size=config.val_size, split_seed=config.split_seed,
@@ -111,14 +87,12 @@ class Trainer:
             eval_batch_size=config.eval_batch_size, seed=config.seed,
         )
         seed_everything(config.seed, cudnn_benchmark=config.cudnn_benchmark)
-        self.net = network_from_config(config, self.data.info).to(self.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        if config.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-        if config.compile:
-            compile_network(self.net, self.device)
+        self.net, self.memory_format = apply_fast_path(
+            network_from_config(config, self.data.info).to(self.device), self.device, bf16=config.bf16,
+            channels_last=config.channels_last, compile=config.compile)
         self.optimizer = build_optimizer(config, self.net)
         self.saved_meter = memory.SavedTensorMeter()
+        self.metered_steps = metered_steps
         self.history: list[dict] = []
         self.start_epoch = 1
         self.stop = stop or StopRequest()
@@ -146,7 +120,7 @@ class Trainer:
         restore_rng(state["rng"], self.device)
 
     def _save_checkpoint(self, epoch: int) -> None:
-        if self.checkpoint_path is None:
+        if self.checkpoint_path is None or not self.ranks.is_main:
             return
         save_checkpoint(self.checkpoint_path, {
             "epoch": epoch,
@@ -178,30 +152,47 @@ class Trainer:
             seen += y.numel()
         return correct.item() / max(seen, 1)
 
-    def _train_epoch(self, epoch: int, bar) -> tuple[_EpochTotals, int]:
-        self.net.train()
-        totals = _EpochTotals(self.device, self.net.num_local)
-        loader = self.data.train
-        loader.set_epoch(epoch)
-        step = 0
-        track = self.saved_meter.track() if self.device.type == "cpu" else nullcontext()
-        with track:
-            for step, (x, y) in enumerate(loader, start=1):
-                x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-                y = y.to(self.device, non_blocking=True)
-                self.optimizer.zero_grad(set_to_none=True)
-                with self._autocast():
-                    out = self.net.train_step(x, y)
-                self.optimizer.step()
-                totals.add(step, out, y.numel())
-                if bar is not None:
-                    bar.update(1)
-                if self.stop.immediate:
-                    raise KeyboardInterrupt
-        return totals, step
+    def _train_epoch(self, epoch: int, bar) -> EpochRun:
+        self.data.train.set_epoch(epoch)
+
+        def on_step():
+            if bar is not None:
+                bar.update(1)
+            if self.stop.immediate:
+                raise KeyboardInterrupt
+
+        meter = self.saved_meter if self.device.type == "cpu" else None
+        return train_epoch(self.net, self.optimizer, self.data.train, self.device, memory_format=self.memory_format,
+                           meter=meter, metered_steps=self.metered_steps, on_step=on_step, ranks=self.ranks)
 
     def fit(self) -> dict:
+        """Train every remaining epoch; with `nproc` > 1 as one rank of the trial's process
+        group (ablate.engine.distributed), starting the others unless torchrun did."""
+        nproc = self.config.nproc
+        if nproc == 1:
+            return self._fit()
+        if self._given_data:
+            raise UserInputError("nproc > 1: every process loads its data from the settings; pass no data=")
+        followers = [] if launched_by_torchrun() else start_followers(nproc, train_follower, self.config,
+                                                                        self.checkpoint_dir)
+        finished = False
+        try:
+            self.ranks = join_group(self.device)
+            self.data.train.shard(self.ranks.rank, self.ranks.world)
+            if self.ranks.world != nproc:
+                raise UserInputError(f"nproc {nproc}, but torchrun started {self.ranks.world} processes; "
+                                     f"set --nproc {self.ranks.world} or torchrun --nproc-per-node {nproc}")
+            result = self._fit()
+            finished = True
+            return result
+        finally:
+            leave_group()
+            stop_followers(followers, failed=not finished)
+
+    def _fit(self) -> dict:
         config = self.config
+        if not self.ranks.is_main:
+            self.callbacks, self.progress = [], False  # metrics leave through rank 0
         for cb in self.callbacks:
             cb.on_train_start(self)
         bar = self._progress_bar()
@@ -215,17 +206,14 @@ class Trainer:
                 self.saved_meter.reset_peak()
                 if bar is not None:
                     bar.set_description(f"epoch {epoch}/{config.epochs}")
-                start = time.perf_counter()
-                totals, steps = self._train_epoch(epoch, bar)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                epoch_time = time.perf_counter() - start
-                bad_step = int(totals.first_bad_step.item())
-                if bad_step >= 0:
+                run = self._train_epoch(epoch, bar)
+                sums = run.totals.read()
+                if sums.first_bad_step is not None:
                     status = "diverged"
-                    message = f"diverged at epoch {epoch}, step {bad_step}: the loss is not finite; lower the lr"
+                    message = (f"diverged at epoch {epoch}, step {sums.first_bad_step}: the loss is not finite; "
+                               "lower the lr")
                     break
-                metrics = self._epoch_metrics(epoch, lr, totals, epoch_time)
+                metrics = self._epoch_metrics(epoch, lr, sums, run)
                 self.history.append(metrics)
                 self._save_checkpoint(epoch)
                 if bar is not None:
@@ -251,10 +239,7 @@ class Trainer:
         remaining = self.config.epochs - self.start_epoch + 1
         return tqdm(total=remaining * len(self.data.train), unit="batch", dynamic_ncols=True, leave=False)
 
-    def _epoch_metrics(self, epoch: int, lr: float, totals: _EpochTotals, epoch_time: float) -> dict:
-        n = max(totals.examples, 1)
-        aux_loss = (totals.aux_loss / n).tolist()
-        aux_acc = (totals.aux_correct / n).tolist()
+    def _epoch_metrics(self, epoch: int, lr: float, sums, run: EpochRun) -> dict:
         if self.device.type == "cuda":
             peak = memory.peak_cuda_bytes(self.device)
         else:
@@ -262,14 +247,14 @@ class Trainer:
         return {
             "epoch": epoch,
             "lr": lr,
-            "train_loss": totals.loss.item() / n,
-            "train_acc": totals.correct.item() / n,
+            "train_loss": sums.loss,
+            "train_acc": sums.acc,
             "val_acc": self.evaluate(self.data.val),
             "test_acc": self.evaluate(self.data.test),
-            "aux_loss": aux_loss,
-            "aux_acc": aux_acc,
-            "epoch_time_s": epoch_time,
-            "examples_per_s": totals.examples / epoch_time if epoch_time > 0 else math.inf,
+            "aux_loss": sums.aux_loss,
+            "aux_acc": sums.aux_acc,
+            "epoch_time_s": run.seconds,  # the whole epoch, its metered step included
+            "examples_per_s": run.examples_per_s,  # over the unmetered steps
             "peak_memory_bytes": peak,
             "peak_saved_bytes": self.saved_meter.peak if self.device.type == "cpu" else None,
             "peak_rss_bytes": memory.peak_rss_bytes(),
@@ -295,6 +280,11 @@ class Trainer:
             "data": dataclasses.asdict(self.data.info),
             "config": self.config.flat(),
         }
+
+
+def train_follower(config: TrainConfig, checkpoint_dir: Path | None) -> None:
+    """Rank 1..N-1 of a trial whose rank 0 started it (ablate.engine.distributed)."""
+    Trainer(config, checkpoint_dir=checkpoint_dir).fit()
 
 
 def _pct(value: float | None) -> str:
