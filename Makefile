@@ -38,8 +38,8 @@ bench-gpu:
 
 # RESULTS.md: the rules study and the reduced depth x schedule design on Fashion-MNIST at
 # one CPU budget, 4 epochs x 9,000 training images, chosen from the budget curve (RESULTS.md
-# says why); the study files unchanged, the budget is these overrides. About 2 hours on an
-# idle 2-core CPU.
+# says why); the study files unchanged, the budget is these overrides. Several hours on a
+# 2-core CPU, probes and CKA included (README, "Which budget").
 RESULTS_BUDGET := --set width=0.5 --set train_subset=9000 --set epochs=4
 RESULTS_JOBS ?= 2
 results: $(STAMP)
