@@ -141,6 +141,7 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     run is a ReportError (a mistyped tracking URI must not replace a good report with an
     empty one), and nothing is written."""
     uri = tracking.resolve_tracking_uri(spec, tracking_uri)
+    tracking.check_tracking_reachable(uri)  # one line within seconds, not minutes of retries
     runs = tracking.finished_trial_runs(uri, spec.experiment, study=spec.name)
     if not runs:
         raise ReportError(f"study {spec.name!r} has no finished runs in the MLflow store {mask_url(uri)}; train it "

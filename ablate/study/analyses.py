@@ -60,6 +60,7 @@ def analysis_counts(spec: StudySpec, tracking_uri: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if spec.analysis is None:
         return counts
+    tracking.check_tracking_reachable(tracking_uri)  # one line within seconds, not minutes of retries
     for run in tracking.latest_finished(tracking_uri, spec.experiment, spec.name).values():
         state = run.tags.get(STATE_TAG, "to do")
         state = "failed" if state.startswith("failed") else "waiting" if state.startswith("waiting") else state

@@ -11,6 +11,7 @@ import optuna
 
 from ..engine.stopping import stop_on_interrupt
 from ..errors import UserInputError
+from ..outage import StorageFault
 from ..spec import StudySpec
 from ..tracking import check_tracking_reachable, resolve_tracking_uri
 from ..urls import mask_url, sqlite_path
@@ -162,6 +163,12 @@ def _train_pending(session: Session, workers: int, before: Snapshot, summary: Ru
                 run_workers(session, workers, tracking_uri, display, collect, note)
     except KeyboardInterrupt:
         _end_parent_run(session, "KILLED")
+        raise
+    except StorageFault:
+        try:
+            _end_parent_run(session, "FAILED")
+        except Exception:  # the store is on the full disk too: the next `ablate run` ends the run
+            pass
         raise
     finally:
         display.close()

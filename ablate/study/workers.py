@@ -14,6 +14,7 @@ import torch
 
 from ..engine.stopping import StopRequest
 from ..errors import one_line
+from ..outage import StorageFault
 from .display import Display
 from .outcome import TrialOutcome
 from .progress import snapshot
@@ -39,6 +40,8 @@ def worker_main(payload: dict, events, stop) -> None:
         work_in_process(payload, events.put, stop.is_set)
     except KeyboardInterrupt:
         return  # asked to stop: the interrupted trial is recorded, the parent reports it
+    except StorageFault as err:  # recorded and resumable; the parent stops the others and says why
+        events.put(("fault", os.getpid(), str(err)))
     except Exception as err:
         events.put(("crashed", os.getpid(), one_line(err)))
         raise
@@ -71,13 +74,16 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
         procs.append(context.Process(target=worker_main, args=(payload, events, stop), name=f"ablate-worker-{index}"))
     for proc in procs:
         proc.start()
-    crashed = set()
+    crashed, faults = set(), []
 
     def handle(event: tuple) -> None:
         if event[0] == "outcome":
             collect(event[1])
         elif event[0] == "note":
             note(event[1])
+        elif event[0] == "fault":
+            faults.append(event[2])
+            stop.set()  # every worker writes to the same disk
         elif event[0] == "crashed":
             crashed.add(event[1])
             note(f"worker pid {event[1]} stopped: {event[2]}")
@@ -103,6 +109,8 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 break
         for proc in procs:
             proc.join()
+    if faults:
+        raise StorageFault(faults[0])
     if session.stop.requested:
         raise KeyboardInterrupt
     for proc in procs:
