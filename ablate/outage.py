@@ -29,23 +29,28 @@ MAX_DELAY_S = 15.0
 log = logging.getLogger("ablate")
 
 
-class OutageSettingError(UserInputError):
-    """ABLATE_OUTAGE_S is not a number of seconds."""
+class SecondsSettingError(UserInputError):
+    """An environment variable that holds seconds (ABLATE_OUTAGE_S, ABLATE_STOP_GRACE_S) is not a number of them."""
 
 
-def outage_patience_s() -> float:
-    """How long a call may keep failing transiently before it is given up (ABLATE_OUTAGE_S)."""
-    raw = os.environ.get(OUTAGE_ENV, "").strip()
+def seconds_setting(name: str, default: float) -> float:
+    """The seconds in environment variable `name`, `default` when it is unset or empty."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_OUTAGE_S
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not 0 <= value < float("inf"):
-        raise OutageSettingError(f"{OUTAGE_ENV}={raw!r} is not a number of seconds; set it to e.g. "
-                                 f"{OUTAGE_ENV}={DEFAULT_OUTAGE_S:g}, or unset it")
+        raise SecondsSettingError(f"{name}={raw!r} is not a number of seconds; set it to e.g. {name}={default:g}, "
+                                  "or unset it")
     return value
+
+
+def outage_patience_s() -> float:
+    """How long a call may keep failing transiently before it is given up (ABLATE_OUTAGE_S)."""
+    return seconds_setting(OUTAGE_ENV, DEFAULT_OUTAGE_S)
 
 
 class StorageFault(UserInputError):

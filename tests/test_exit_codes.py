@@ -55,7 +55,7 @@ def test_an_interrupted_trial_exits_130_and_once_resumed_to_the_end_the_run_exit
     presser.start()
     code, out, err = cli(capsys, "run", str(study), "--quiet", "--tracking-uri", tracking_uri)
     presser.join()
-    assert code == 130 and err.splitlines()[-1] == "interrupted", err
+    assert code == 130 and err.splitlines()[-1] == "interrupted by SIGINT", err
 
     code, out, _ = cli(capsys, "run", str(study), "--quiet", "--tracking-uri", tracking_uri)
 

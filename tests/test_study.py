@@ -26,6 +26,7 @@ from ablate.study.attempts import staleness
 from ablate.study.session import Session
 from ablate.tracking import Tracker, default_tracking_uri
 from ablate.engine import Callback, Trainer
+from ablate.engine.stopping import DEFAULT_GRACE_S, notice
 from ablate.study.liveness import HOST, PID_SCOPE
 
 TINY = {"dataset": "digits", "model": "resnet20", "width": 0.25, "train_subset": 256, "batch_size": 128,
@@ -328,7 +329,7 @@ def test_ctrl_c_stops_at_the_epoch_end_and_the_next_run_resumes_the_trial(tmp_pa
         run_study(spec, tracking_uri=tracking_uri, progress=False, echo=lines.append)
     presser.join()
 
-    assert lines == ["stopping at the end of the current epoch; press Ctrl-C again to stop at once"]
+    assert lines == [notice(signal.SIGINT, DEFAULT_GRACE_S)]
 
     interrupted = optuna_trials(spec)[0]
     assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["reason"] == "interrupted by the user"

@@ -15,11 +15,13 @@ Each command's module is imported only when that command runs, so `ablate train`
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from ..errors import EXIT_USER_ERROR, UserInputError, one_line
+from ..interrupts import terminate_as_interrupt
 
 EXIT_DONE, EXIT_TRIALS_FAILED = 0, 1
 
@@ -62,6 +64,11 @@ def cli():
 
 def main(argv=None) -> int:
     """Entry point: one-line errors with exit code 2 for every user mistake."""
+    with terminate_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     try:
         # without standalone mode click returns what a command's Exit carries (a command
         # that returns normally gives None), and turns Ctrl-C into Abort
@@ -71,8 +78,9 @@ def main(argv=None) -> int:
     except click.Abort as exc:
         if exc.__cause__ is not None and not isinstance(exc.__cause__, KeyboardInterrupt):
             raise exc.__cause__ from None  # an EOFError nobody caught is a bug: keep its traceback
-        click.echo("interrupted", err=True)
-        return 130
+        signum = getattr(exc.__cause__, "signum", signal.SIGINT)
+        click.echo(f"interrupted by {signal.Signals(signum).name}", err=True)
+        return 128 + signum
     except click.ClickException as exc:
         click.echo(f"error: {one_line(exc.format_message())}", err=True)
         return EXIT_USER_ERROR

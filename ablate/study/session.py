@@ -103,7 +103,7 @@ class Session:
 
     def stop_if_asked(self) -> None:
         if self.stop.requested:
-            raise KeyboardInterrupt
+            raise self.stop.interruption()
 
     # ---------------------------------------------------------------- maintenance
     def fail_stale(self) -> list[str]:

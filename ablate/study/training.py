@@ -15,6 +15,7 @@ import gc
 import math
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
                            (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch,
                            metric_names(session.spec)[0])
     if verdict.outcome == "interrupted":
-        raise KeyboardInterrupt
+        raise session.stop.interruption()
     return outcome
 
 
@@ -149,8 +150,11 @@ def _train_tracked(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: 
             session.set_attrs(claimed, {"resumed_from_epoch": resumed})
         result = trainer.fit()
     except KeyboardInterrupt:
-        return _Verdict(TrialState.FAIL, "interrupted", "interrupted by the user", attrs={"interrupted": "user"},
-                        keep_checkpoint=True, resumed_from_epoch=resumed)
+        session.stop.stopped = True  # a signal still to come must not cut the record of this one
+        signum = session.stop.signum
+        reason = f"interrupted by {signal.Signals(signum).name}" if signum == signal.SIGTERM else "interrupted by the user"
+        return _Verdict(TrialState.FAIL, "interrupted", reason, attrs={"interrupted": "user"},
+                        keep_checkpoint=True, resumed_from_epoch=resumed, run_status=("killed", reason))
     except optuna.TrialPruned as pruned:
         return _Verdict(TrialState.PRUNED, "pruned", str(pruned), resumed_from_epoch=resumed,
                         run_status=("killed", f"pruned: {pruned}"))

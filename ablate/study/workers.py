@@ -12,7 +12,7 @@ from collections.abc import Callable
 import optuna
 import torch
 
-from ..engine.stopping import StopRequest
+from ..engine.stopping import StopRequest, stop_on_interrupt
 from ..errors import one_line
 from ..outage import StorageFault
 from .display import Display
@@ -33,11 +33,15 @@ def torch_threads(jobs: int) -> int:
 def worker_main(payload: dict, events, stop) -> None:
     """Entry point of one worker process (multiprocessing "spawn"): train trials of the
     study in `payload` until none is left or `stop` (an Event) is set, reporting each
-    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides."""
+    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides. A
+    SIGTERM (from the parent, or from Slurm to every process of a job) stops the worker
+    as the first Ctrl-C stops `ablate run`, and at once when a stop was asked already."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(payload["threads"])
+    request = StopRequest(also=stop.is_set)
     try:
-        work_in_process(payload, events.put, stop.is_set)
+        with stop_on_interrupt(request, lambda text: None, signals=(signal.SIGTERM,)):
+            work_in_process(payload, events.put, request)
     except KeyboardInterrupt:
         return  # asked to stop: the interrupted trial is recorded, the parent reports it
     except StorageFault as err:  # recorded and resumable; the parent stops the others and says why
@@ -47,12 +51,12 @@ def worker_main(payload: dict, events, stop) -> None:
         raise
 
 
-def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
+def work_in_process(payload: dict, send: Callable[[tuple], None], stop: StopRequest) -> None:
     """The body of a worker process: connect to the study and train until done."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     session = Session(payload["spec"], payload["storage"], payload["tracking_uri"],
                       parent_id=payload["parent_id"], stale_after_s=payload["stale_after_s"],
-                      sampler_seed=payload["sampler_seed"], stop=StopRequest(also=should_stop))
+                      sampler_seed=payload["sampler_seed"], stop=stop)
     session.notify = lambda text: send(("note", text))
     session.work(lambda outcome: send(("outcome", outcome)))
 
@@ -98,6 +102,7 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 pass
             display.refresh(lambda: snapshot(session))
     except KeyboardInterrupt:
+        stop.set()  # so that the SIGTERM below stops each worker at once (see worker_main)
         for proc in procs:
             proc.terminate()
         raise
@@ -112,7 +117,7 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
     if faults:
         raise StorageFault(faults[0])
     if session.stop.requested:
-        raise KeyboardInterrupt
+        raise session.stop.interruption()
     for proc in procs:
         if proc.exitcode != 0 and proc.pid not in crashed:
             note(f"worker pid {proc.pid} exited with code {proc.exitcode}")
