@@ -103,7 +103,7 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     check_storage_reachable(url)  # both servers answer before anything is created
     check_tracking_reachable(tracking)
     session = Session(spec, url, tracking, stale_after_s=stale_after_s)
-    notes = session.fail_stale() + session.end_orphan_runs()
+    notes = session.fail_stale() + session.end_orphan_runs() + session.reconcile()
     session.enqueue_missing(retry_failed)
     for note in notes:
         echo(note)
