@@ -1,18 +1,14 @@
 """Exit codes, the same for every command: 0 every trial done, 1 some trials ended failed
 (the summary says which and why), 2 a user mistake, 130 / 143 interrupted."""
 
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from ablate.cli import main
 from ablate.spec import load_study
 
-from test_study import tracking_uri, write_study  # noqa: F401 (fixture)
+from test_study import press_ctrl_c_once, tracking_uri, write_study  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,15 +40,7 @@ def test_an_interrupted_trial_exits_130_and_once_resumed_to_the_end_the_run_exit
     study = write_study(tmp_path, "resumed", grid={"lr": [0.05]}, epochs=12)
     trial = load_study(study).trials[0]
     checkpoint = load_study(study).directory / "checkpoints" / trial.key / "checkpoint.pt"
-
-    def press_ctrl_c_after_the_first_epoch():
-        deadline = time.monotonic() + 60
-        while not checkpoint.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    presser = threading.Thread(target=press_ctrl_c_after_the_first_epoch)
-    presser.start()
+    presser = press_ctrl_c_once(checkpoint)  # after the first epoch
     code, out, err = cli(capsys, "run", str(study), "--quiet", "--tracking-uri", tracking_uri)
     presser.join()
     assert code == 130 and err.splitlines()[-1] == "interrupted by SIGINT", err

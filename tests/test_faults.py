@@ -12,6 +12,7 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 
 import ablate.engine.trainer
+import ablate.tracking.store
 from ablate.cli import main
 from ablate.outage import is_outage, storage_fault
 from ablate.spec import load_study
@@ -103,3 +104,20 @@ def test_a_full_optuna_database_is_not_retried_as_an_outage(tmp_path, capsys, mo
     (attempt,) = optuna_trials(spec)
     assert attempt.state == TrialState.FAIL and attempt.user_attrs["interrupted"] == "storage"
     assert {run.info.status for run in mlflow_runs(tracking_uri, spec.experiment)} == {"FAILED"}
+
+
+def test_a_read_only_study_folder_met_anywhere_is_one_line(tmp_path, capsys, monkeypatch):
+    study = write_study(tmp_path, "read-only", grid={"lr": [0.05]})
+
+    def read_only(uri):  # as root chmod cannot make the folder read-only: the kernel's answer is injected
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE experiments", {},
+                                              sqlite3.OperationalError("attempt to write a readonly database"))
+
+    monkeypatch.setattr(ablate.tracking.store, "_new_client", read_only)
+
+    status = main(["run", str(study), "--quiet"])
+
+    out, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in out + err
+    assert err == ("error: read-only database; free space or make the folder writable, then run the command "
+                   "again\n")

@@ -311,19 +311,24 @@ def test_a_worker_on_another_host_is_judged_by_its_heartbeat_alone():
     assert staleness(running(), now, 60) == "worker died (no heartbeat from its worker for 1000 s)"
 
 
+def press_ctrl_c_once(path: Path) -> threading.Thread:
+    """A started thread that sends this process SIGINT once `path` exists (or after a minute)."""
+    def press():
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press)
+    presser.start()
+    return presser
+
+
 def test_ctrl_c_stops_at_the_epoch_end_and_the_next_run_resumes_the_trial(tmp_path, tracking_uri):
     spec = load_study(write_study(tmp_path, "ctrl-c", grid={"lr": [0.05]}, epochs=12))
     trial = spec.trials[0]
     checkpoint = spec.directory / "checkpoints" / trial.key / "checkpoint.pt"
-
-    def press_ctrl_c_after_the_first_epoch():
-        deadline = time.monotonic() + 60
-        while not checkpoint.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    presser = threading.Thread(target=press_ctrl_c_after_the_first_epoch)
-    presser.start()
+    presser = press_ctrl_c_once(checkpoint)  # after the first epoch
     lines = []
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, tracking_uri=tracking_uri, progress=False, echo=lines.append)

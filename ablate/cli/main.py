@@ -22,6 +22,7 @@ import click
 
 from ..errors import EXIT_USER_ERROR, UserInputError, one_line
 from ..interrupts import terminate_as_interrupt
+from ..outage import storage_fault
 
 EXIT_DONE, EXIT_TRIALS_FAILED = 0, 1
 
@@ -86,6 +87,12 @@ def _main(argv) -> int:
         return EXIT_USER_ERROR
     except UserInputError as exc:
         click.echo(f"error: {one_line(str(exc))}", err=True)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        fault = storage_fault(exc)  # a full disk or a read-only folder wherever it is met: no bug
+        if fault is None:
+            raise
+        click.echo(f"error: {fault}; free space or make the folder writable, then run the command again", err=True)
         return EXIT_USER_ERROR
     return code if isinstance(code, int) else EXIT_DONE
 
