@@ -29,7 +29,8 @@ def sqlite_error(text: str) -> sqlalchemy.exc.OperationalError:
     (OSError(errno.ENOSPC, "No space left on device", "/runs/s/checkpoint.pt"),
      "no space left on device writing /runs/s/checkpoint.pt"),
     (OSError(errno.EROFS, "Read-only file system"), "read-only file system"),
-    (PermissionError(errno.EACCES, "Permission denied", "/runs/s/optuna.db"), "permission denied writing /runs/s/optuna.db"),
+    (PermissionError(errno.EACCES, "Permission denied", "/runs/s/optuna.db"),
+     "permission denied writing /runs/s/optuna.db"),
     (sqlite_error("database or disk is full"), "no space left on device"),
     (sqlite_error("attempt to write a readonly database"), "read-only database"),
 ])

@@ -128,7 +128,9 @@ def build_report(runs: Sequence[RunRecord], *, study: str, cells: Sequence[tuple
     report.effects = estimate_effects(summaries)
     report.gaps = budget_gaps([c for c in summaries if c.same_as is None])
     if out_dir is not None:
-        _write_staged(report, Path(out_dir), lambda folder: setattr(report, "files", write_report_files(report, folder)))
+        def write(folder: Path) -> None:
+            report.files = write_report_files(report, folder)
+        _write_staged(report, Path(out_dir), write)
     return report
 
 

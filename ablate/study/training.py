@@ -86,12 +86,12 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
         try:
             ended = session.end(claimed, verdict.state, attrs, verdict.values)
         except Exception as err:
-            if verdict.outcome != "fault" and storage_fault(err) is None:
+            fault = verdict.reason if verdict.outcome == "fault" else storage_fault(err)
+            if fault is None:
                 raise
             # the storage itself cannot be written: the trial stays RUNNING there until the
             # next `ablate run` finds its worker dead and resumes it
-            raise StorageFault(_fault_text(verdict.reason if verdict.outcome == "fault" else storage_fault(err),
-                                           label)) from None
+            raise StorageFault(_fault_text(fault, label)) from None
         if not ended:
             verdict.outcome, verdict.reason = "lost", "another process ended this trial first"
         elif not verdict.keep_checkpoint:
@@ -152,7 +152,7 @@ def _train_tracked(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: 
     except KeyboardInterrupt:
         session.stop.stopped = True  # a signal still to come must not cut the record of this one
         signum = session.stop.signum
-        reason = f"interrupted by {signal.Signals(signum).name}" if signum == signal.SIGTERM else "interrupted by the user"
+        reason = "interrupted by SIGTERM" if signum == signal.SIGTERM else "interrupted by the user"
         return _Verdict(TrialState.FAIL, "interrupted", reason, attrs={"interrupted": "user"},
                         keep_checkpoint=True, resumed_from_epoch=resumed, run_status=("killed", reason))
     except optuna.TrialPruned as pruned:
