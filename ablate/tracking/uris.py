@@ -33,7 +33,7 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return None if db is None else (db.parent / "mlartifacts").resolve().as_uri()
 
 
-def check_tracking_reachable(tracking_uri: str, timeout_s: int = 10) -> None:
+def check_tracking_reachable(tracking_uri: str, timeout_s: int = 5) -> None:
     """A TrackingError (one line) unless the tracking store answers: a server gets one
     cheap request with a short timeout and no retries, a database server one connection.
     Creates nothing; a SQLite file is created on first use, so it always answers."""
