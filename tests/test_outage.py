@@ -11,7 +11,7 @@ from mlflow.exceptions import MlflowException, RestException
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from ablate.outage import OutageSettingError, Patience, is_outage, outage_patience_s
+from ablate.outage import SecondsSettingError, Patience, is_outage, outage_patience_s
 from ablate.spec import load_study
 from ablate.study import resolve_storage
 from ablate.study.session import Session
@@ -126,7 +126,7 @@ def test_ablate_outage_s_sets_the_patience(monkeypatch, value, seconds):
 @pytest.mark.parametrize("value", ["soon", "-1", "inf", "nan"])
 def test_a_bad_ablate_outage_s_is_a_user_error_naming_the_fix(monkeypatch, value):
     monkeypatch.setenv("ABLATE_OUTAGE_S", value)
-    with pytest.raises(OutageSettingError) as raised:
+    with pytest.raises(SecondsSettingError) as raised:
         outage_patience_s()
     assert str(raised.value) == (f"ABLATE_OUTAGE_S={value!r} is not a number of seconds; set it to e.g. "
                                  "ABLATE_OUTAGE_S=120, or unset it")

@@ -26,6 +26,7 @@ from ablate.study.attempts import staleness
 from ablate.study.session import Session
 from ablate.tracking import Tracker, default_tracking_uri
 from ablate.engine import Callback, Trainer
+from ablate.engine.stopping import DEFAULT_GRACE_S, notice
 from ablate.study.liveness import HOST, PID_SCOPE
 
 TINY = {"dataset": "digits", "model": "resnet20", "width": 0.25, "train_subset": 256, "batch_size": 128,
@@ -310,25 +311,30 @@ def test_a_worker_on_another_host_is_judged_by_its_heartbeat_alone():
     assert staleness(running(), now, 60) == "worker died (no heartbeat from its worker for 1000 s)"
 
 
+def press_ctrl_c_once(path: Path) -> threading.Thread:
+    """A started thread that sends this process SIGINT once `path` exists (or after a minute)."""
+    def press():
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press)
+    presser.start()
+    return presser
+
+
 def test_ctrl_c_stops_at_the_epoch_end_and_the_next_run_resumes_the_trial(tmp_path, tracking_uri):
     spec = load_study(write_study(tmp_path, "ctrl-c", grid={"lr": [0.05]}, epochs=12))
     trial = spec.trials[0]
     checkpoint = spec.directory / "checkpoints" / trial.key / "checkpoint.pt"
-
-    def press_ctrl_c_after_the_first_epoch():
-        deadline = time.monotonic() + 60
-        while not checkpoint.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    presser = threading.Thread(target=press_ctrl_c_after_the_first_epoch)
-    presser.start()
+    presser = press_ctrl_c_once(checkpoint)  # after the first epoch
     lines = []
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, tracking_uri=tracking_uri, progress=False, echo=lines.append)
     presser.join()
 
-    assert lines == ["stopping at the end of the current epoch; press Ctrl-C again to stop at once"]
+    assert lines == [notice(signal.SIGINT, DEFAULT_GRACE_S)]
 
     interrupted = optuna_trials(spec)[0]
     assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["reason"] == "interrupted by the user"

@@ -9,6 +9,7 @@ from ..study import render_dry_run, run_study, study_status
 from ..study.analyses import analysis_counts
 from ..tracking import resolve_tracking_uri
 from ..spec import check_runnable
+from .main import EXIT_TRIALS_FAILED
 from .options import read_study, set_option, storage_option, study_argument, tracking_option
 
 
@@ -34,7 +35,8 @@ def validate(study, overrides):
 @tracking_option
 @click.option("--quiet", is_flag=True, help="no progress display")
 def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, quiet):
-    """Train every cell × seed of a study that is not finished yet."""
+    """Train every cell × seed of a study that is not finished yet. Exit code 1 when trials
+    of the study are failed at the end (the summary names each and why)."""
     spec = read_study(study, overrides)
     check_runnable(spec)
     if dry_run:
@@ -44,8 +46,8 @@ def run(study, overrides, jobs, retry_failed, dry_run, storage, tracking_uri, qu
         return
     summary = run_study(spec, jobs=jobs, retry_failed=retry_failed, storage=storage,
                         tracking_uri=tracking_uri, progress=not quiet, echo=click.echo)
-    if summary.failed:
-        raise click.exceptions.Exit(1)
+    if summary.failed_total:
+        raise click.exceptions.Exit(EXIT_TRIALS_FAILED)
 
 
 @click.command()

@@ -8,7 +8,8 @@ from ..config import TrainConfig
 from ..engine import Trainer
 from ..engine.stopping import stop_on_interrupt
 from ..files import write_json_atomic
-from .options import UserError, config_options, validated
+from .main import EXIT_TRIALS_FAILED
+from .options import config_options, validated
 
 
 @click.command()
@@ -19,7 +20,8 @@ from .options import UserError, config_options, validated
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(checkpoint_dir, json_out, quiet, **settings):
     """Train one network and print a summary table. The first Ctrl-C stops at the end of
-    the epoch (its checkpoint kept), a second at once."""
+    the epoch (its checkpoint kept), a second at once. Exit code 1 when training ended
+    otherwise than finished (it diverged)."""
     config = validated(TrainConfig, **settings)
     trainer = Trainer(config, checkpoint_dir=checkpoint_dir, progress=not quiet)
     with stop_on_interrupt(trainer.stop, lambda text: click.echo(f"\n{text}", err=True)):
@@ -28,7 +30,8 @@ def train(checkpoint_dir, json_out, quiet, **settings):
     if json_out:
         write_json_atomic(json_out, result)
     if result["status"] != "finished":
-        raise UserError(result["message"])
+        click.echo(f"failed: {result['message']}", err=True)
+        raise click.exceptions.Exit(EXIT_TRIALS_FAILED)
 
 
 def _pct(value) -> str:

@@ -4,6 +4,7 @@ the check that a checkpoint belongs to the run that resumes from it."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 from pathlib import Path
@@ -44,8 +45,13 @@ def restore_rng(state: dict, device: torch.device) -> None:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Written through a Python file: a full disk is then an OSError (ENOSPC) naming the
+    checkpoint, where torch's own writer gives a RuntimeError that says neither."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            torch.save(state, file)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
 
 
 def load_checkpoint(path: Path, device: torch.device, flat_config: dict) -> dict | None:

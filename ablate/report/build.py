@@ -17,15 +17,18 @@ importances (computed in ablate.study, the only layer that imports Optuna).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import tracking
-from ..files import write_text_atomic
+from ..files import staged_folder, write_text_atomic
 from ..tracking import RunRecord
 from ..study import param_importances
+from ..urls import mask_url
 from .claims import INCONCLUSIVE, check_claims
 from .effects import estimate_effects
 from .effects_budget import budget_gaps
@@ -126,7 +129,9 @@ def build_report(runs: Sequence[RunRecord], *, study: str, cells: Sequence[tuple
     report.effects = estimate_effects(summaries)
     report.gaps = budget_gaps([c for c in summaries if c.same_as is None])
     if out_dir is not None:
-        report.files = write_report_files(report, Path(out_dir))
+        def write(folder: Path) -> None:
+            report.files = write_report_files(report, folder)
+        _write_staged(report, Path(out_dir), write)
     return report
 
 
@@ -135,9 +140,16 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     """The report of a StudySpec from its MLflow runs. Tracking URI: the argument, else
     the study's, else the default beside the study; reference: the argument, else the
     study's `report: reference:`; files go to `out_dir`, else <study dir>/report.
-    A grid study expects its cells × seeds; a search study, whatever ran."""
+    A grid study expects its cells × seeds; a search study, whatever ran. No finished
+    run is a ReportError (a mistyped tracking URI must not replace a good report with an
+    empty one), and nothing is written."""
     uri = tracking.resolve_tracking_uri(spec, tracking_uri)
+    tracking.check_tracking_reachable(uri)  # one line within seconds, not minutes of retries
     runs = tracking.finished_trial_runs(uri, spec.experiment, study=spec.name)
+    if not runs:
+        raise ReportError(f"study {spec.name!r} has no finished runs in the MLflow store {mask_url(uri)}; train it "
+                          "with `ablate run`, or fix --tracking-uri, ABLATE_TRACKING_URI or 'tracking: uri:' in the "
+                          "study file")
     grid = bool(spec.trials)
     out_dir = Path(out_dir) if out_dir is not None else Path(spec.directory) / "report"
     layout = [(entry.cell_id, entry.factors) for entry in spec.layout]
@@ -152,13 +164,36 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
     per_cell = [(cell.cell_id, cell.label, [r for r in latest if r.cell_id == trained_as.get(cell.cell_id, cell.cell_id)
                                             and r.seed in cell.seeds]) for cell in report.cells]
     curves = layer_curves(uri, per_cell)
-    report.figures = write_layer_curves(curves, out_dir, spec.name)
     report.claims = check_claims(report, curves)
     report.settle = settle_lines([c for c in report.claims if c.verdict == INCONCLUSIVE], study_path(spec),
                                  report.budget, len(spec.seeds))
     report.commands = reproduce_commands(spec)
-    report.files = write_report_files(report, out_dir)
+
+    def write(folder: Path) -> None:
+        report.figures = write_layer_curves(curves, folder, spec.name)
+        report.files = write_report_files(report, folder)
+    _write_staged(report, out_dir, write)
     return report
+
+
+# what a report folder that cannot be written costs: the user picks another, or frees space
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST)
+
+
+def _write_staged(report: Report, out_dir: Path, write: Callable[[Path], None]) -> None:
+    """`write(folder)` into a temporary folder, moved into `out_dir` once all of it is
+    written (the previous report stays whole until then); the report's paths then name
+    the files in `out_dir`. A folder that cannot be written is a ReportError."""
+    try:
+        with staged_folder(out_dir) as stage:
+            write(stage)
+    except OSError as err:
+        if err.errno not in _UNWRITABLE:
+            raise
+        raise ReportError(f"cannot write the report to {out_dir}: {os.strerror(err.errno)}; choose another --out "
+                          "or free space there") from None
+    report.files = [out_dir / path.relative_to(stage) for path in report.files]
+    report.figures = [(title, out_dir / path.relative_to(stage)) for title, path in report.figures]
 
 
 def describe_budget(spec) -> str:

@@ -7,7 +7,9 @@ ablate.analysis = "waiting for reference <key>", so order never makes an analysi
 missing, and a study finished before its `analysis:` block was written gets its
 analyses on the next `ablate run`. A worker claims a run's analysis by tagging it and
 reading the tag back, so two processes rarely analyse the same run; if they do, the
-second only repeats the same numbers. A failed analysis is tagged with its reason and
+second only repeats the same numbers. A claim names its process as a trial's worker
+does (ablate.study.liveness): one by a process of this pid scope that is dead is taken
+over at once; one from another host expires after CLAIM_EXPIRES_S. A failed analysis is tagged with its reason and
 tried again by the next `ablate run`; it never fails its trial.
 """
 
@@ -22,7 +24,7 @@ from .. import tracking
 from ..analysis.runs import analyse_run
 from ..spec import StudySpec
 from ..errors import one_line
-from .liveness import HOST
+from .liveness import HOST, PID_SCOPE, pid_alive
 
 STATE_TAG, CLAIM_TAG = tracking.names.ANALYSIS, tracking.names.ANALYSIS_CLAIM
 CLAIM_EXPIRES_S = 3600.0  # a claim this old belongs to a process that died mid-analysis
@@ -60,6 +62,7 @@ def analysis_counts(spec: StudySpec, tracking_uri: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if spec.analysis is None:
         return counts
+    tracking.check_tracking_reachable(tracking_uri)  # one line within seconds, not minutes of retries
     for run in tracking.latest_finished(tracking_uri, spec.experiment, spec.name).values():
         state = run.tags.get(STATE_TAG, "to do")
         state = "failed" if state.startswith("failed") else "waiting" if state.startswith("waiting") else state
@@ -98,11 +101,22 @@ def _analyse(spec: StudySpec, tracking_uri: str, run: dict, reference_run: str |
     return 1
 
 
-def _claim(tracking_uri: str, run: dict) -> bool:
-    held = run.tags.get(CLAIM_TAG, "")
-    if held and time.time() - float(held.rsplit(":", 1)[-1]) < CLAIM_EXPIRES_S:
+def claim_is_held(held: str, now: float) -> bool:
+    """Whether a claim tag ("scope|host|pid|nonce|time"; older ones "host:pid:nonce:time")
+    still stands: its process lives, or, in another pid scope, it is younger than
+    CLAIM_EXPIRES_S."""
+    if not held:
         return False
-    token = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{time.time():.0f}"
+    parts = held.split("|")
+    if len(parts) == 5 and parts[0] == PID_SCOPE and not pid_alive(int(parts[2])):
+        return False
+    return now - float(parts[-1] if len(parts) == 5 else held.rsplit(":", 1)[-1]) < CLAIM_EXPIRES_S
+
+
+def _claim(tracking_uri: str, run: dict) -> bool:
+    if claim_is_held(run.tags.get(CLAIM_TAG, ""), time.time()):
+        return False
+    token = f"{PID_SCOPE}|{HOST}|{os.getpid()}|{uuid.uuid4().hex[:8]}|{time.time():.0f}"
     tracking.set_run_tags(tracking_uri, run.run_id, {CLAIM_TAG: token})
     time.sleep(_READ_BACK_S)
     return tracking.run_record(tracking_uri, run.run_id).tags.get(CLAIM_TAG) == token

@@ -35,6 +35,7 @@ class Snapshot:
     current: tuple[Running, ...]  # live running trials
     epochs_left: int = 0  # epochs still to train: running trials' rest and every pending trial's
     epoch_s: float | None = None  # seconds one epoch takes, from the epochs finished so far
+    failures: tuple[tuple[str, str], ...] = ()  # (trial, reason) of every failed slot
 
     @property
     def eta_s(self) -> float | None:
@@ -69,10 +70,18 @@ def snapshot(session: Session) -> Snapshot:
                     if t.user_attrs.get("epoch_s") and t.user_attrs.get("epoch")]
     weight = sum(n for _, n in epoch_times)
     epoch_s = sum(s * n for s, n in epoch_times) / weight if weight else None
+    failures = tuple((_trial_label(s.trial), s.detail) for s in states if s.state == FAILED)
     per_trial = _epochs_per_trial(session)
     epochs_left = sum(max(0, r.epochs - r.epoch) for r in current) + pending * per_trial
     return Snapshot(total, count[DONE], count[RUNNING], count[FAILED], pending,
-                    sum(durations) / len(durations) if durations else None, current, epochs_left, epoch_s)
+                    sum(durations) / len(durations) if durations else None, current, epochs_left, epoch_s,
+                    failures)
+
+
+def _trial_label(trial) -> str:
+    """How a run's summary names a trial: its cell and seed, and its key."""
+    key = trial.user_attrs.get("trial_key", f"#{trial.number}")
+    return f"{trial.user_attrs.get('label', key)} ({key})"
 
 
 def _epochs_per_trial(session: Session) -> int:

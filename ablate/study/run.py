@@ -11,6 +11,7 @@ import optuna
 
 from ..engine.stopping import stop_on_interrupt
 from ..errors import UserInputError
+from ..outage import StorageFault
 from ..spec import StudySpec
 from ..tracking import check_tracking_reachable, resolve_tracking_uri
 from ..urls import mask_url, sqlite_path
@@ -40,30 +41,36 @@ class RunSummary:
     done: int = 0  # done at the end
     pending: int = 0  # still to train at the end (failed and not retried excluded)
     failed_total: int = 0  # failed at the end
+    failed_before: list[tuple[str, str]] = field(default_factory=list)  # (trial, reason) failed by earlier runs
     notes: list[str] = field(default_factory=list)  # workers that died, runs ended, ...
     analysed: int = 0  # trials whose analysis ran at the end of this run
     wall_time_s: float = 0.0
 
     def render(self) -> str:
         if self.trained == 0 and not self.failed and not self.pruned:
-            return self._nothing_to_train()
-        lines = [f"study {self.study}: trained {self.trained} trial{'s' if self.trained != 1 else ''}"
+            lines = [self._nothing_to_train()]
+        else:
+            lines = [self._trained()]
+        lines += [f"  failed: {label}: {reason}" for label, reason in self.failed]
+        lines += [f"  failed earlier: {label}: {reason}" for label, reason in self.failed_before]
+        if self.failed_total:
+            lines.append("  `ablate status` lists the failures; `ablate run --retry-failed` trains them again")
+        return "\n".join(lines)
+
+    def _trained(self) -> str:
+        return (f"study {self.study}: trained {self.trained} trial{'s' if self.trained != 1 else ''}"
                  + (f", {self.pruned} pruned" if self.pruned else "")
                  + (f", {len(self.failed)} failed" if self.failed else "")
                  + f" in {duration(self.wall_time_s)}; {self.done}/{self.total} done"
                  + (f", {self.failed_total} failed" if self.failed_total else "")
-                 + (f", {self.pending} pending" if self.pending else "")]
-        lines += [f"  failed: {label}: {reason}" for label, reason in self.failed]
-        if self.failed_total:
-            lines.append("  `ablate status` lists the failures; `ablate run --retry-failed` trains them again")
-        return "\n".join(lines)
+                 + (f", {self.pending} pending" if self.pending else ""))
 
     def _nothing_to_train(self) -> str:
         if self.done == self.total:
             return f"study {self.study}: all {self.total} trials finished; nothing to train"
         parts = [f"{self.done} of {self.total} trials finished"]
         if self.failed_total:
-            parts.append(f"{self.failed_total} failed (`ablate run --retry-failed` trains them again)")
+            parts.append(f"{self.failed_total} failed")
         running = self.total - self.done - self.failed_total - self.pending
         if running:
             parts.append(f"{running} running in other processes")
@@ -96,7 +103,7 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     check_storage_reachable(url)  # both servers answer before anything is created
     check_tracking_reachable(tracking)
     session = Session(spec, url, tracking, stale_after_s=stale_after_s)
-    notes = session.fail_stale() + session.end_orphan_runs()
+    notes = session.fail_stale() + session.end_orphan_runs() + session.reconcile()
     session.enqueue_missing(retry_failed)
     for note in notes:
         echo(note)
@@ -112,6 +119,8 @@ def run_study(spec: StudySpec, *, jobs: int = 1, retry_failed: bool = False, sto
     summary.analysed = analyse_ready(spec, tracking, echo, session.analysed)
     after = snapshot(session)
     summary.done, summary.pending, summary.failed_total = after.done, after.pending, after.failed
+    failed_now = {label for label, _ in summary.failed}
+    summary.failed_before = [(label, reason) for label, reason in after.failures if label not in failed_now]
     summary.wall_time_s = time.time() - started
     echo(summary.render())
     return summary
@@ -154,6 +163,12 @@ def _train_pending(session: Session, workers: int, before: Snapshot, summary: Ru
                 run_workers(session, workers, tracking_uri, display, collect, note)
     except KeyboardInterrupt:
         _end_parent_run(session, "KILLED")
+        raise
+    except StorageFault:
+        try:
+            _end_parent_run(session, "FAILED")
+        except Exception:  # the store is on the full disk too: the next `ablate run` ends the run
+            pass
         raise
     finally:
         display.close()

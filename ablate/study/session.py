@@ -23,12 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from ..engine.stopping import StopRequest
 from ..errors import UserInputError, one_line
 from ..spec import StudySpec
-from ..tracking import Tracker, run_name
+from ..tracking import Tracker, finished_trial_runs, latest_per_trial, run_name
+from ..urls import mask_url
 from .analyses import analyse_ready
 from .attempts import STALE_AFTER_S, attempts_by_slot, is_duplicate, resumable, slot, staleness
 from .optimizer import open_study, suggest
@@ -103,7 +104,7 @@ class Session:
 
     def stop_if_asked(self) -> None:
         if self.stop.requested:
-            raise KeyboardInterrupt
+            raise self.stop.interruption()
 
     # ---------------------------------------------------------------- maintenance
     def fail_stale(self) -> list[str]:
@@ -147,6 +148,40 @@ class Session:
 
         ended = self.tracker.mark_stale_runs(self.spec.name, is_alive)
         return [f"MLflow run {run_id} had no live trial; ended as KILLED" for run_id in ended]
+
+    def reconcile(self) -> list[str]:
+        """Make the Optuna storage agree with the MLflow store, either of which may have
+        been deleted or swapped: a grid trial whose latest MLflow run FINISHED, and that the
+        storage holds neither done, queued nor running, is recorded COMPLETE from that run
+        (never trained again); COMPLETE trials without a finished MLflow run are named in
+        one note with the fix. Returns the notes."""
+        runs = finished_trial_runs(self.tracker.tracking_uri, self.spec.experiment, self.spec.name)
+        attempts = attempts_by_slot(self.all_trials())
+        notes, restored = [], 0
+        busy = {TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING}
+        for key, run in latest_per_trial(runs).items() if self.spec.search is None else ():
+            trial = self.trials_by_key.get(key)
+            value = run.metrics.get("best_val_acc", run.metrics.get("final_test_acc"))
+            if trial is None or value is None or {t.state for t in attempts.get(key, [])} & busy:
+                continue
+            attrs = {"trial_key": key, "slot": key, "cell_id": trial.cell_id, "seed": trial.seed,
+                     "label": run.label, "mlflow_run_id": run.run_id, "restored_from": "mlflow",
+                     **{name: run.metrics[name] for name in ("best_val_acc", "final_test_acc") if name in run.metrics}}
+            self.store.patient(self.study.add_trial, create_trial(state=TrialState.COMPLETE, value=value,
+                                                                  user_attrs=attrs))
+            restored += 1
+        if restored:
+            notes.append(f"{restored} trial(s) finished in MLflow but unknown to the Optuna storage: recorded done "
+                         "from their runs, not trained again")
+        finished = {run.run_id for run in runs}
+        orphans = [t for t in self.all_trials() if t.state == TrialState.COMPLETE and not is_duplicate(t)
+                   and t.user_attrs.get("mlflow_run_id", "") not in finished]
+        if orphans:
+            notes.append(f"{len(orphans)} finished trial(s) have no finished run in the MLflow store "
+                         f"{mask_url(self.tracker.tracking_uri)} (e.g. {orphans[0].user_attrs.get('trial_key')}), so "
+                         "no report shows them: point --tracking-uri at the store that holds them, or delete the "
+                         f"Optuna storage {mask_url(self.storage_url)} to train them again")
+        return notes
 
     def enqueue_missing(self, retry_failed: bool = False) -> None:
         """Queue what should train and is neither queued, running nor done: new keys,
@@ -280,10 +315,12 @@ class Session:
         return None
 
     def _waiting(self) -> list[FrozenTrial]:
-        """The WAITING trials this process could claim, oldest first."""
+        """The WAITING trials this process could claim: those resuming an interrupted
+        attempt first (their checkpoints hold epochs already paid for), then oldest first."""
         waiting = self.store.trials(self.study_id, states=(TrialState.WAITING,))
         # a trial queued by a version of the study file that had another key is not ours
-        return [t for t in waiting if t.user_attrs.get("trial_key") in self.trials_by_key]
+        ours = [t for t in waiting if t.user_attrs.get("trial_key") in self.trials_by_key]
+        return sorted(ours, key=lambda t: ("resume_from" not in t.user_attrs, t.number))
 
     def _duplicate_of(self, claimed: FrozenTrial) -> FrozenTrial | None:
         """Another attempt at the same key that is finished, or running with a lower number."""

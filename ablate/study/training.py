@@ -3,8 +3,10 @@ MLflow run, resuming from its checkpoint folder, and how it ends in Optuna.
 
 The first Ctrl-C lets the trial finish its epoch (whose checkpoint is then on disk),
 records it FAIL with "interrupted" and its MLflow run KILLED; the next `ablate run`
-resumes it. The checkpoint folder is deleted when a trial ends otherwise (the final
-weights are an MLflow artifact).
+resumes it. A full disk or a read-only folder (ablate.outage.storage_fault) is recorded
+the same way, with its MLflow run FAILED, and stops the study with a StorageFault: every
+other trial would meet the same disk. The checkpoint folder is deleted when a trial
+ends otherwise (the final weights are an MLflow artifact).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gc
 import math
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..engine import Callback, Trainer
 from ..engine.checkpoints import CheckpointMismatch
 from ..errors import one_line
+from ..outage import StorageFault, storage_fault
 from ..spec import Trial
 from ..tracking import run_name
 from .attempts import slot
@@ -79,16 +83,32 @@ def train_claimed(session, claimed: FrozenTrial, trial: Trial,
         verdict = _fit(session, claimed, trial, checkpoint_dir, heartbeat, asked)
     if verdict.outcome != "lost":
         attrs = {**verdict.attrs, **({"reason": verdict.reason} if verdict.reason else {})}
-        if not session.end(claimed, verdict.state, attrs, verdict.values):
+        try:
+            ended = session.end(claimed, verdict.state, attrs, verdict.values)
+        except Exception as err:
+            fault = verdict.reason if verdict.outcome == "fault" else storage_fault(err)
+            if fault is None:
+                raise
+            # the storage itself cannot be written: the trial stays RUNNING there until the
+            # next `ablate run` finds its worker dead and resumes it
+            raise StorageFault(_fault_text(fault, label)) from None
+        if not ended:
             verdict.outcome, verdict.reason = "lost", "another process ended this trial first"
         elif not verdict.keep_checkpoint:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final one is an MLflow artifact
+    if verdict.outcome == "fault":
+        raise StorageFault(_fault_text(verdict.reason, label))
     outcome = TrialOutcome(trial.key, label, claimed.number, verdict.outcome, verdict.reason,
                            (verdict.values or [None])[0], time.time() - started, verdict.resumed_from_epoch,
                            metric_names(session.spec)[0])
     if verdict.outcome == "interrupted":
-        raise KeyboardInterrupt
+        raise session.stop.interruption()
     return outcome
+
+
+def _fault_text(fault: str, label: str) -> str:
+    return (f"{fault}; trial {label} is kept to resume from its last checkpoint: free space (or make the "
+            "folder writable) and run `ablate run` again")
 
 
 def _fit(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, heartbeat: Heartbeat,
@@ -99,11 +119,14 @@ def _fit(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: Path, hear
         run = session.tracker.start_trial(session.parent_id, trial, claimed.number, trial.config.device,
                                           session.spec.factors)
     except Exception as err:  # the tracking store failed: the trial fails, the study goes on
+        if storage_fault(err) is not None:
+            return _Verdict(TrialState.FAIL, "fault", f"MLflow: {storage_fault(err)}", attrs={"interrupted": "storage"},
+                            keep_checkpoint=True)
         return _Verdict(TrialState.FAIL, "failed", f"MLflow: {one_line(err)}")
     with run:  # should ending the run below raise, the run still ends (FAILED)
         reporter = _TrialReporter(session, claimed, heartbeat, asked)
         verdict = _train_tracked(session, claimed, trial, checkpoint_dir, run, reporter)
-        if verdict.outcome == "interrupted":
+        if verdict.outcome in ("interrupted", "fault"):
             # Ctrl-C may have hit a database write: the cursor it interrupted holds SQLite's
             # lock until the frames of its traceback are collected
             gc.collect()
@@ -127,14 +150,21 @@ def _train_tracked(session, claimed: FrozenTrial, trial: Trial, checkpoint_dir: 
             session.set_attrs(claimed, {"resumed_from_epoch": resumed})
         result = trainer.fit()
     except KeyboardInterrupt:
-        return _Verdict(TrialState.FAIL, "interrupted", "interrupted by the user", attrs={"interrupted": "user"},
-                        keep_checkpoint=True, resumed_from_epoch=resumed)
+        session.stop.stopped = True  # a signal still to come must not cut the record of this one
+        signum = session.stop.signum
+        reason = "interrupted by SIGTERM" if signum == signal.SIGTERM else "interrupted by the user"
+        return _Verdict(TrialState.FAIL, "interrupted", reason, attrs={"interrupted": "user"},
+                        keep_checkpoint=True, resumed_from_epoch=resumed, run_status=("killed", reason))
     except optuna.TrialPruned as pruned:
         return _Verdict(TrialState.PRUNED, "pruned", str(pruned), resumed_from_epoch=resumed,
                         run_status=("killed", f"pruned: {pruned}"))
     except TrialTakenOver as lost:
         return _Verdict(TrialState.FAIL, "lost", str(lost), keep_checkpoint=True, run_status=("killed", str(lost)))
     except Exception as err:  # a bug or a bad setting in this trial: record it, go on
+        fault = storage_fault(err)
+        if fault is not None:  # no bug of this trial: it resumes once the disk is fixed
+            return _Verdict(TrialState.FAIL, "fault", fault, attrs={"interrupted": "storage"}, keep_checkpoint=True,
+                            resumed_from_epoch=resumed, run_status=("failed", fault))
         reason = one_line(err)
         return _Verdict(TrialState.FAIL, "failed", reason, resumed_from_epoch=resumed,
                         run_status=("failed", reason))
@@ -178,6 +208,8 @@ class _TrialReporter(Callback):
             self._report(metrics)
 
     def on_epoch_end(self, metrics: dict) -> None:
+        if self.heartbeat.failed is not None and storage_fault(self.heartbeat.failed) is not None:
+            raise self.heartbeat.failed  # the storage cannot be written: a fault, not a takeover
         if self.heartbeat.failed is not None:
             raise TrialTakenOver(f"the heartbeat stopped: {one_line(self.heartbeat.failed)}")
         self.epoch_times.append(metrics.get("epoch_time_s") or 0.0)

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import optuna
 import torch
 
-from ..engine.stopping import StopRequest
+from ..engine.stopping import StopRequest, stop_on_interrupt
 from ..errors import one_line
+from ..outage import StorageFault
 from .display import Display
 from .outcome import TrialOutcome
 from .progress import snapshot
@@ -32,24 +33,30 @@ def torch_threads(jobs: int) -> int:
 def worker_main(payload: dict, events, stop) -> None:
     """Entry point of one worker process (multiprocessing "spawn"): train trials of the
     study in `payload` until none is left or `stop` (an Event) is set, reporting each
-    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides."""
+    outcome on `events`. Ctrl-C reaches the whole process group; the parent decides. A
+    SIGTERM (from the parent, or from Slurm to every process of a job) stops the worker
+    as the first Ctrl-C stops `ablate run`, and at once when a stop was asked already."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(payload["threads"])
+    request = StopRequest(also=stop.is_set)
     try:
-        work_in_process(payload, events.put, stop.is_set)
+        with stop_on_interrupt(request, lambda text: None, signals=(signal.SIGTERM,)):
+            work_in_process(payload, events.put, request)
     except KeyboardInterrupt:
         return  # asked to stop: the interrupted trial is recorded, the parent reports it
+    except StorageFault as err:  # recorded and resumable; the parent stops the others and says why
+        events.put(("fault", os.getpid(), str(err)))
     except Exception as err:
         events.put(("crashed", os.getpid(), one_line(err)))
         raise
 
 
-def work_in_process(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
+def work_in_process(payload: dict, send: Callable[[tuple], None], stop: StopRequest) -> None:
     """The body of a worker process: connect to the study and train until done."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     session = Session(payload["spec"], payload["storage"], payload["tracking_uri"],
                       parent_id=payload["parent_id"], stale_after_s=payload["stale_after_s"],
-                      sampler_seed=payload["sampler_seed"], stop=StopRequest(also=should_stop))
+                      sampler_seed=payload["sampler_seed"], stop=stop)
     session.notify = lambda text: send(("note", text))
     session.work(lambda outcome: send(("outcome", outcome)))
 
@@ -71,13 +78,16 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
         procs.append(context.Process(target=worker_main, args=(payload, events, stop), name=f"ablate-worker-{index}"))
     for proc in procs:
         proc.start()
-    crashed = set()
+    crashed, faults = set(), []
 
     def handle(event: tuple) -> None:
         if event[0] == "outcome":
             collect(event[1])
         elif event[0] == "note":
             note(event[1])
+        elif event[0] == "fault":
+            faults.append(event[2])
+            stop.set()  # every worker writes to the same disk
         elif event[0] == "crashed":
             crashed.add(event[1])
             note(f"worker pid {event[1]} stopped: {event[2]}")
@@ -92,6 +102,7 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 pass
             display.refresh(lambda: snapshot(session))
     except KeyboardInterrupt:
+        stop.set()  # so that the SIGTERM below stops each worker at once (see worker_main)
         for proc in procs:
             proc.terminate()
         raise
@@ -103,8 +114,10 @@ def run_workers(session: Session, jobs: int, tracking_uri: str, display: Display
                 break
         for proc in procs:
             proc.join()
+    if faults:
+        raise StorageFault(faults[0])
     if session.stop.requested:
-        raise KeyboardInterrupt
+        raise session.stop.interruption()
     for proc in procs:
         if proc.exitcode != 0 and proc.pid not in crashed:
             note(f"worker pid {proc.pid} exited with code {proc.exitcode}")

@@ -33,7 +33,7 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return None if db is None else (db.parent / "mlartifacts").resolve().as_uri()
 
 
-def check_tracking_reachable(tracking_uri: str, timeout_s: int = 10) -> None:
+def check_tracking_reachable(tracking_uri: str, timeout_s: int = 5) -> None:
     """A TrackingError (one line) unless the tracking store answers: a server gets one
     cheap request with a short timeout and no retries, a database server one connection.
     Creates nothing; a SQLite file is created on first use, so it always answers."""
@@ -58,7 +58,7 @@ def _server_unreachable(tracking_uri: str, timeout_s: int) -> str | None:
         MlflowClient(tracking_uri).search_experiments(max_results=1)
     except MlflowException as err:
         causes = list(error_chain(err))
-        if any(isinstance(cause, requests.exceptions.Timeout) for cause in causes):
+        if any(isinstance(cause, (requests.exceptions.Timeout, TimeoutError)) for cause in causes):
             return f"no answer within {timeout_s} s"
         refused = [c for c in causes if isinstance(c, OSError) and not isinstance(c, requests.RequestException)]
         text = str(refused[-1]) if refused else err.message

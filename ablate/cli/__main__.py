@@ -1,0 +1,7 @@
+"""`python -m ablate.cli`: the `ablate` command, for an environment without its script."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())
