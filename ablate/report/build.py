@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .. import tracking
 from ..files import staged_folder, write_text_atomic
+from ..outage import storage_fault
 from ..tracking import RunRecord
 from ..study import param_importances
 from ..urls import mask_url
@@ -177,7 +178,7 @@ def study_report(spec, *, tracking_uri: str | None = None, reference: dict | Non
 
 
 # what a report folder that cannot be written costs: the user picks another, or frees space
-_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST)
+_NOT_A_FOLDER = (errno.ENOTDIR, errno.EEXIST)  # --out names a file; the rest is outage.storage_fault's
 
 
 def _write_staged(report: Report, out_dir: Path, write: Callable[[Path], None]) -> None:
@@ -188,7 +189,7 @@ def _write_staged(report: Report, out_dir: Path, write: Callable[[Path], None]) 
         with staged_folder(out_dir) as stage:
             write(stage)
     except OSError as err:
-        if err.errno not in _UNWRITABLE:
+        if storage_fault(err) is None and err.errno not in _NOT_A_FOLDER:
             raise
         raise ReportError(f"cannot write the report to {out_dir}: {os.strerror(err.errno)}; choose another --out "
                           "or free space there") from None
