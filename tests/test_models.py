@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ablate.models import (BACKBONES, Backbone, BackboneError, backbone_names, build_backbone,
+from ablate.models import (BACKBONES, Backbone, BackboneError, backbone_names, blocks, build_backbone,
                            cifar_resnet)
 
 CIFAR_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
@@ -252,3 +252,52 @@ def test_resnet18_forward_equals_torchvision_with_its_weights():
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("kind", ["BasicBlock", "Bottleneck"])
+@pytest.mark.parametrize("stride, inplanes", [(1, None), (2, 8)])  # identity shortcut; projection
+def test_residual_blocks_are_torchvisions_bit_for_bit(kind, stride, inplanes):
+    """blocks.py stands in for torchvision.models.resnet: the same initial weights from the
+    same seed, the same state-dict keys, and the same output and gradients, exactly."""
+    from torchvision.models import resnet as reference
+
+    ours_type, theirs_type = getattr(blocks, kind), getattr(reference, kind)
+    planes = 4
+    inplanes = inplanes or planes * ours_type.expansion
+
+    def build(block_type):
+        torch.manual_seed(3)
+        shortcut = None
+        if inplanes != planes * block_type.expansion or stride != 1:
+            shortcut = nn.Sequential(nn.Conv2d(inplanes, planes * block_type.expansion, 1, stride, bias=False),
+                                     nn.BatchNorm2d(planes * block_type.expansion))
+        return block_type(inplanes, planes, stride=stride, downsample=shortcut)
+
+    ours, theirs = build(ours_type), build(theirs_type)
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[key], value), key
+    x = torch.randn(3, inplanes, 8, 8)
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ours, out_theirs = ours(x_ours), theirs(x_theirs)
+    assert torch.equal(out_ours, out_theirs)
+    out_ours.square().sum().backward()
+    out_theirs.square().sum().backward()
+    assert torch.equal(x_ours.grad, x_theirs.grad)
+    for (name, p_ours), (_, p_theirs) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert torch.equal(p_ours.grad, p_theirs.grad), name
+
+
+def test_a_study_on_local_data_never_imports_torchvision():
+    """torchvision costs every process 1.1-1.4 s of imports (ablate/data/__init__.py): the
+    CLI, the study runner, the backbones and the digits data do not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ablate.cli, ablate.study, ablate.report; from ablate.models import build_backbone; "
+            "from ablate.data import load_data; build_backbone('resnet32'); "
+            "build_backbone('resnet50', image_size=64); load_data('digits', val_size=100, split_seed=0); "
+            "print('torchvision' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.resnet import BasicBlock
+from ablate.models.blocks import BasicBlock
 
 from ablate.models import build_backbone
 from ablate.rules import RULES, RuleError, build_aux_heads, plan_for

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 
 from .augment import CropFlip
 from .base import DataError, DatasetShape, DatasetSpec, ImageArrays, default_root
@@ -92,6 +91,8 @@ def load_fashion_mnist(root: Path | None, download: bool = False) -> ImageArrays
 
 def _download(root: Path) -> None:
     """Fetch the files with torchvision, which leaves them in root/FashionMNIST/raw."""
+    import torchvision  # here, not at the top: see ablate/data/__init__.py
+
     try:
         torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
     except (OSError, RuntimeError) as error:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import torch
-import torchvision
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from .base import DataBundle, DataError, DataInfo, DatasetShape, DatasetSpec, drop_last_for_training
 from .split import holdout_split
 from .stream_loader import StreamLoader
+
+if TYPE_CHECKING:  # torchvision is imported where it is used: see ablate/data/__init__.py
+    import torchvision
+    from torchvision.transforms import v2
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -23,6 +27,8 @@ RESIZE_RATIO = 256 / 224  # evaluation: resize the short side to 256, centre-cro
 
 
 def train_transform(image_size: int) -> v2.Compose:
+    from torchvision.transforms import v2
+
     return v2.Compose([
         v2.ToImage(),
         v2.RandomResizedCrop(image_size, antialias=True),
@@ -33,6 +39,8 @@ def train_transform(image_size: int) -> v2.Compose:
 
 
 def eval_transform(image_size: int) -> v2.Compose:
+    from torchvision.transforms import v2
+
     return v2.Compose([
         v2.ToImage(),
         v2.Resize(round(image_size * RESIZE_RATIO), antialias=True),
@@ -72,6 +80,8 @@ def missing(root: Path | None) -> str | None:
 
 def open_folders(root: Path | None) -> tuple[torchvision.datasets.ImageFolder, torchvision.datasets.ImageFolder]:
     """The 'train' and 'val' folders under `root`, both with the same classes."""
+    import torchvision
+
     problem = missing(root)
     if problem is not None:
         raise DataError(f"{problem}; pass --data-root PATH to a folder with {LAYOUT}")

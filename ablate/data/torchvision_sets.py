@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torchvision
 
 from .augment import CropFlip
 from .base import DataError, DatasetShape, DatasetSpec, ImageArrays, default_root
@@ -24,16 +23,22 @@ Reader = Callable[[Path, bool, bool], tuple[np.ndarray, np.ndarray]]
 
 
 def _read_cifar10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision  # here, not at the top: see ablate/data/__init__.py
+
     dataset = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
     return dataset.data.transpose(0, 3, 1, 2), np.asarray(dataset.targets)  # stored (N, H, W, C)
 
 
 def _read_svhn(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision  # here, not at the top: see ablate/data/__init__.py
+
     dataset = torchvision.datasets.SVHN(str(root), split="train" if train else "test", download=download)
     return dataset.data, dataset.labels  # torchvision already maps label 10 to digit 0
 
 
 def _read_stl10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision  # here, not at the top: see ablate/data/__init__.py
+
     dataset = torchvision.datasets.STL10(str(root), split="train" if train else "test", download=download)
     return dataset.data, dataset.labels
 

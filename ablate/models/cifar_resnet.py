@@ -7,8 +7,8 @@ from collections import OrderedDict
 from functools import partial
 
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .blocks import BasicBlock, Bottleneck
 from .base import (Backbone, BackboneError, LayerSpec, check_request, conv_out_size,
                    init_conv_bn, pooled_linear_head, scale_channels)
 
@@ -17,8 +17,9 @@ STAGE_CHANNELS = (16, 32, 64)
 
 def residual_block(block: type[BasicBlock] | type[Bottleneck], in_channels: int, planes: int,
                    stride: int) -> nn.Module:
-    """A torchvision residual block whose shortcut is a 1x1 conv + BN projection whenever
-    the block changes the spatial size or the channel count, identity otherwise."""
+    """A residual block (torchvision's, see blocks.py) whose shortcut is a 1x1 conv + BN
+    projection whenever the block changes the spatial size or the channel count, identity
+    otherwise."""
     out_channels = planes * block.expansion
     projection = None
     if stride != 1 or in_channels != out_channels:
@@ -29,7 +30,7 @@ def residual_block(block: type[BasicBlock] | type[Bottleneck], in_channels: int,
 
 
 class CifarResNet(Backbone):
-    """torchvision's BasicBlock is exactly He et al.'s CIFAR block with projection
+    """torchvision's BasicBlock (blocks.py) is exactly He et al.'s CIFAR block with projection
     shortcuts, so both ResNet families share it."""
 
     def __init__(self, depth: int, *, in_channels: int = 3, num_classes: int = 10,

@@ -7,8 +7,8 @@ from collections import OrderedDict
 from functools import partial
 
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .blocks import BasicBlock, Bottleneck
 from .base import (Backbone, BackboneError, LayerSpec, check_request, conv_out_size, init_conv_bn,
                    pooled_linear_head, scale_channels)
 from .cifar_resnet import residual_block

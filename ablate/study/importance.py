@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import optuna
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from ..spec import StudySpec
@@ -27,6 +26,10 @@ def param_importances(spec: StudySpec, storage: str | None = None) -> dict[str, 
               if len({repr(t.params.get(name)) for t in done}) > 1}
     if len(done) < 2 or not varied:
         return {}
+    # imported here: optuna.importance loads scikit-learn's ensembles, 1.0 to 1.3 s of every
+    # process's start, for the one report of a search study that asks
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
     # seeded, so that the same trials always give the same importances
     return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=sorted(varied),
                                       target=lambda t: t.values[0]))

@@ -18,6 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from ..errors import UserInputError, one_line
 from ..spec import StudySpec
+from ..sqlite import use_write_ahead_log
 from ..urls import (database_unreachable, dialect, is_database_server, journal_path, mask_url, server_engine_options,
                     sqlite_path, sqlite_url)
 
@@ -100,6 +101,7 @@ def open_storage(url: str) -> BaseStorage:
         database = sqlite_path(url)
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
+            use_write_ahead_log(database)
             # wait for another writer's lock instead of failing after SQLite's 5 s
             engine_kwargs = {"connect_args": {"timeout": 60}}
         with _schema_lock(url):

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from ..metrics import LAYER, shown
 from ..outage import Patience
+from ..sqlite import use_write_ahead_log
 from ..urls import mask_url, sqlite_path
 from . import names
 
@@ -56,6 +57,7 @@ def _new_client(tracking_uri: str) -> MlflowClient:
     with open(db.parent / f".{db.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            use_write_ahead_log(db)
             return MlflowClient(tracking_uri)  # it opens (and migrates) the store now
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
